@@ -1,0 +1,90 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from backoffice import accounts_service, permissions
+from backoffice.models import User
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
+    pass
+
+
+class BackofficeUserCreationForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+class BackofficeUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    form = BackofficeUserChangeForm
+    add_form = BackofficeUserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    ordering = ["email"]
+    list_display = ["email", "full_name", "state", "is_staff", "date_joined"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "groups"]
+    search_fields = ["email", "full_name"]
+    readonly_fields = ["email_verified_at", "blocked_at", "blocked_by", "last_login", "date_joined"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("full_name",)}),
+        (
+            _("Access"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("History"), {"fields": ("email_verified_at", "blocked_at", "blocked_by", "last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
+    actions = ["block_users", "unblock_users"]
+
+    @display(description=_("state"), label={_("blocked"): "danger", _("active"): "success", _("not verified"): "warning"})
+    def state(self, user):
+        if not user.is_active:
+            return _("blocked")
+        if not user.email_verified_at:
+            return _("not verified")
+        return _("active")
+
+    def has_block_user_permission(self, request):
+        return request.user.has_perm("backoffice.block_user")
+
+    @action(description=_("Block selected users"), permissions=["block_user"])
+    def block_users(self, request, queryset):
+        self._apply(request, queryset, accounts_service.block_user, _("Blocked: %(count)d."))
+
+    @action(description=_("Unblock selected users"), permissions=["block_user"])
+    def unblock_users(self, request, queryset):
+        self._apply(request, queryset, accounts_service.unblock_user, _("Unblocked: %(count)d."))
+
+    def _apply(self, request, queryset, change, done_message):
+        changed, refused = 0, []
+        for user in queryset:
+            if not permissions.can_block(request.user, user):
+                refused.append(user.email)
+                continue
+            if change(user=user, actor=request.user):
+                self.log_change(request, user, change.__doc__.strip().splitlines()[0])
+                changed += 1
+        self.message_user(request, done_message % {"count": changed}, messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                _("Not allowed for: %(emails)s (superusers and yourself cannot be blocked).")
+                % {"emails": ", ".join(refused)},
+                messages.WARNING,
+            )

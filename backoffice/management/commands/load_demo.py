@@ -1,0 +1,22 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from backoffice.demo import DEMO_ACCOUNTS
+from backoffice.models import User
+
+FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
+
+
+class Command(BaseCommand):
+    help = "Load the demo data in fixtures/ once; does nothing when it is already there."
+
+    def handle(self, **options):
+        if User.objects.filter(email=DEMO_ACCOUNTS[0][0]).exists():
+            self.stdout.write("Demo data already loaded.")
+            return
+        fixtures = sorted(str(path) for path in FIXTURES_DIR.glob("*.json"))
+        call_command("loaddata", *fixtures, verbosity=0)
+        self.stdout.write(f"Loaded demo data from {len(fixtures)} fixtures.")

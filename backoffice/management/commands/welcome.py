@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from backoffice.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Print where to log in and the demo accounts (used by make run)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default=settings.SITE_URL + "/")
+
+    def handle(self, url, **options):
+        lines = [
+            "",
+            f"  Site:         {url}",
+            f"  Back office:  {url}admin/",
+            f"  Mailbox:      messages the local mail catcher received are in {settings.VAR_DIR / 'mailbox'}",
+            "",
+            f"  Demo accounts (password for all: {DEMO_PASSWORD}):",
+        ]
+        lines += [f"    {email:<24} {role}" for email, role in DEMO_ACCOUNTS]
+        lines += ["", "  Ctrl-C stops the web server, the worker and the mail catcher.", ""]
+        self.stdout.write("\n".join(lines))

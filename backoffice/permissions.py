@@ -1,0 +1,71 @@
+"""Every role rule of design §3, as small functions that admin, views, tasks and commands call.
+
+Groups hold the model permissions (created by a data migration); these functions add what
+permissions alone cannot say: ownership, and who may block whom.
+"""
+USERS = "Users"
+MANAGERS = "Managers"
+CONTENT_MANAGERS = "Content managers"
+
+
+def group_names(user):
+    """The user's group names, fetched once per user object."""
+    if not user.is_authenticated:
+        return frozenset()
+    if not hasattr(user, "_group_names_cache"):
+        user._group_names_cache = frozenset(user.groups.values_list("name", flat=True))
+    return user._group_names_cache
+
+
+def is_manager(user):
+    return user.is_active and MANAGERS in group_names(user)
+
+
+def is_content_manager(user):
+    return user.is_active and CONTENT_MANAGERS in group_names(user)
+
+
+def sees_all_mailings(user):
+    """Managers and superusers see every user's clients, messages, mailings and statistics."""
+    return user.is_active and (user.is_superuser or is_manager(user))
+
+
+def scope_to_user(queryset, user, owner_field="owner"):
+    """The rows of ``queryset`` that ``user`` may see: everything, or only their own."""
+    if sees_all_mailings(user):
+        return queryset
+    if not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(**{owner_field: user})
+
+
+def owns(user, obj, owner_field="owner_id"):
+    return user.is_authenticated and getattr(obj, owner_field) == user.pk
+
+
+def can_edit_owned(user, obj=None):
+    """Adding, changing and deleting clients, messages and mailings: owners and superusers.
+
+    Managers oversee but never edit, whatever the form shows.
+    """
+    if not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if is_manager(user) and not obj:
+        return False
+    return obj is None or owns(user, obj)
+
+
+def can_toggle_mailing(user, mailing):
+    """Disable or enable a mailing: its owner, any manager, a superuser."""
+    if not user.is_active:
+        return False
+    return user.is_superuser or user.has_perm("mailings.disable_mailing") or owns(user, mailing)
+
+
+def can_block(actor, target):
+    """Block or unblock: managers and superusers; never a superuser, never oneself."""
+    if not actor.is_active or actor.pk == target.pk or target.is_superuser:
+        return False
+    return actor.is_superuser or actor.has_perm("backoffice.block_user")

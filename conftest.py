@@ -1,0 +1,71 @@
+"""Shared fixtures: named users for every role, and a real SMTP server on loopback."""
+import pytest
+from django.contrib.auth.models import Group
+
+from backoffice import permissions
+from backoffice.smtp_server import LocalSMTPServer
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings, tmp_path):
+    """Each test gets its own cache namespace, so cached pages never leak between tests.
+
+    Django rebuilds its cache handlers when the CACHES setting changes.
+    """
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{tmp_path.name}"},
+    }
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on a free loopback port; settings point Django's e-mail at it."""
+    server = LocalSMTPServer().start()
+    settings.EMAIL_HOST = server.host
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield server
+    server.stop()
+
+
+def make_user(django_user_model, email, group=None, **extra):
+    from django.utils import timezone
+
+    extra.setdefault("email_verified_at", timezone.now())
+    extra.setdefault("is_staff", True)
+    user = django_user_model.objects.create_user(email=email, password=PASSWORD, **extra)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return make_user(django_user_model, "alice@example.com", permissions.USERS, full_name="Alice")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return make_user(django_user_model, "bob@example.com", permissions.USERS, full_name="Bob")
+
+
+@pytest.fixture
+def manager(django_user_model):
+    return make_user(django_user_model, "manager@example.com", permissions.MANAGERS, full_name="Manager")
+
+
+@pytest.fixture
+def content_manager(django_user_model):
+    return make_user(
+        django_user_model, "content@example.com", permissions.CONTENT_MANAGERS, full_name="Content"
+    )
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser(email="root@example.com", password=PASSWORD)

@@ -1,0 +1,270 @@
+"""Clients, messages, mailings and the record of every run.
+
+A run of a mailing is one ``Attempt`` (the specification asks for one per run, not per
+client) with one ``Delivery`` row per recipient. Delivery rows are claimed before a send and
+updated after it, which is what makes runs resumable and duplicate-free.
+"""
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+class OwnedQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        return self.filter(owner=user)
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Client(TimestampedModel):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="clients",
+    )
+    email = models.EmailField(_("e-mail"))
+    full_name = models.CharField(_("full name"), max_length=255, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner",
+                Lower("email"),
+                name="client_owner_email_ci_unique",
+                violation_error_message=_("You already have a client with this e-mail."),
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "email"])]
+
+    def __str__(self):
+        return f"{self.full_name} <{self.email}>" if self.full_name else self.email
+
+    def clean(self):
+        super().clean()
+        if self.email:
+            self.email = self.email.strip().lower()
+
+
+class Message(TimestampedModel):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+    )
+    subject = models.CharField(_("subject"), max_length=255)
+    body = models.TextField(
+        _("body"),
+        help_text=_("Placeholders {{ full_name }} and {{ email }} are replaced for each recipient."),
+    )
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.subject
+
+
+class Periodicity(models.TextChoices):
+    ONCE = "once", _("once")
+    DAILY = "daily", _("daily")
+    WEEKLY = "weekly", _("weekly")
+    MONTHLY = "monthly", _("monthly")
+
+
+class MailingStatus(models.TextChoices):
+    CREATED = "created", _("created")
+    RUNNING = "running", _("running")
+    COMPLETED = "completed", _("completed")
+
+
+class Mailing(TimestampedModel):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="mailings",
+    )
+    message = models.ForeignKey(
+        Message, verbose_name=_("message"), on_delete=models.PROTECT, related_name="mailings"
+    )
+    clients = models.ManyToManyField(Client, verbose_name=_("clients"), related_name="mailings")
+    start_at = models.DateTimeField(_("first send at"))
+    end_at = models.DateTimeField(
+        _("end at"), null=True, blank=True, help_text=_("No runs start after this moment.")
+    )
+    periodicity = models.CharField(
+        _("periodicity"), max_length=10, choices=Periodicity.choices, default=Periodicity.ONCE
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=MailingStatus.choices,
+        default=MailingStatus.CREATED,
+        db_index=True,
+    )
+    is_enabled = models.BooleanField(_("enabled"), default=True, db_index=True)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
+    disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("disabled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True, db_index=True)
+    paused_until = models.DateTimeField(
+        _("paused until"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the mail server kept failing; the run resumes at this time."),
+    )
+    pause_reason = models.TextField(_("pause reason"), blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("mailing")
+        verbose_name_plural = _("mailings")
+        ordering = ["-start_at"]
+        permissions = [("disable_mailing", _("Can disable and enable any mailing"))]
+
+    def __str__(self):
+        return f"#{self.pk} {self.message}" if self.pk else str(self.message)
+
+    def clean(self):
+        super().clean()
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise ValidationError({"end_at": _("The end must be after the first send.")})
+        if self.owner_id and self.message_id and self.message.owner_id != self.owner_id:
+            raise ValidationError({"message": _("Choose one of your own messages.")})
+
+
+class AttemptStatus(models.TextChoices):
+    RUNNING = "running", _("running")
+    PAUSED = "paused", _("paused")
+    SUCCESS = "success", _("success")
+    FAILURE = "failure", _("failure")
+
+
+class AttemptKind(models.TextChoices):
+    SCHEDULED = "scheduled", _("scheduled")
+    MANUAL = "manual", _("sent now")
+    RETRY = "retry", _("retry of failed recipients")
+    TEST = "test", _("test to the owner")
+
+
+class Attempt(models.Model):
+    mailing = models.ForeignKey(
+        Mailing, verbose_name=_("mailing"), on_delete=models.CASCADE, related_name="attempts"
+    )
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=AttemptKind.choices, default=AttemptKind.SCHEDULED
+    )
+    scheduled_for = models.DateTimeField(
+        _("scheduled for"),
+        help_text=_("The due time of the run; one run per due time, whoever starts it."),
+    )
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=AttemptStatus.choices,
+        default=AttemptStatus.RUNNING,
+        db_index=True,
+    )
+    server_response = models.TextField(_("mail server response"), blank=True)
+    recipients = models.PositiveIntegerField(_("recipients"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    unknown = models.PositiveIntegerField(_("unknown"), default=0)
+    heartbeat_at = models.DateTimeField(
+        _("last progress at"),
+        null=True,
+        blank=True,
+        help_text=_("A running attempt whose heartbeat is old belongs to a dead worker."),
+    )
+
+    class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing", "kind", "scheduled_for"], name="attempt_one_per_run"
+            ),
+        ]
+        indexes = [models.Index(fields=["mailing", "-started_at"])]
+
+    def __str__(self):
+        return f"{self.mailing} · {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    SENDING = "sending", _("sending")
+    SENT = "sent", _("sent")
+    DEFERRED = "deferred", _("temporary failure, will retry")
+    FAILED = "failed", _("failed")
+    UNKNOWN = "unknown", _("unknown (worker stopped mid-send)")
+    SKIPPED = "skipped", _("skipped (unsubscribed)")
+
+
+class Delivery(models.Model):
+    attempt = models.ForeignKey(
+        Attempt, verbose_name=_("attempt"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    client = models.ForeignKey(
+        Client,
+        verbose_name=_("client"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    email = models.EmailField(_("e-mail"), help_text=_("The address at the time of sending."))
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=DeliveryStatus.choices,
+        default=DeliveryStatus.PENDING,
+        db_index=True,
+    )
+    smtp_code = models.PositiveSmallIntegerField(_("SMTP code"), null=True, blank=True)
+    smtp_response = models.TextField(_("SMTP response"), blank=True)
+    tries = models.PositiveSmallIntegerField(_("tries"), default=0)
+    sent_at = models.DateTimeField(_("time"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["attempt", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "client"], name="delivery_one_per_client"),
+        ]
+        indexes = [models.Index(fields=["attempt", "status"])]
+
+    def __str__(self):
+        return f"{self.email}: {self.get_status_display()}"
