@@ -8,6 +8,8 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin
 
 from backoffice import permissions
+from mailings.admin_reports import MailingReportsAdminMixin
+from mailings.admin_sending import AttemptSendingAdminMixin, MailingSendingAdminMixin
 from mailings.models import Attempt, Client, Delivery, Mailing, Message
 
 
@@ -45,7 +47,7 @@ class MessageAdmin(OwnedAdmin):
 
 
 @admin.register(Mailing)
-class MailingAdmin(OwnedAdmin):
+class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmin):
     list_display = ["__str__", "status", "periodicity", "start_at", "next_run_at", "is_enabled"]
     exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "next_run_at", "status"]
 
@@ -62,7 +64,7 @@ class ReadOnlyAdmin(ModelAdmin):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(ReadOnlyAdmin):
+class AttemptAdmin(AttemptSendingAdminMixin, ReadOnlyAdmin):
     list_display = ["mailing", "started_at", "finished_at", "status", "sent", "failed"]
 
     def get_queryset(self, request):
