@@ -69,3 +69,60 @@ def content_manager(django_user_model):
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser(email="root@example.com", password=PASSWORD)
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS_DIR = "test-artifacts"
+
+
+@pytest.fixture
+def browser_page(live_server, transactional_db):
+    """A Playwright page in Debian's Chromium against the live test server.
+
+    Skipped, with the reason, where Chromium or Playwright is absent. Screenshots go to
+    test-artifacts/ (kept by CI as artifacts).
+    """
+    import os
+    import shutil
+
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
+    # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )
+        context = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.base_url = live_server.url
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def screenshot(page, name):
+    """Keep a screenshot of the current page as a test artifact."""
+    import os
+
+    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS_DIR, f"{name}.png"), full_page=True)
+
+
+def browser_login(page, email, password=PASSWORD):
+    page.goto(page.base_url + "/admin/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
