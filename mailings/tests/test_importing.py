@@ -10,6 +10,16 @@ from mailings.models import Client
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english(settings):
+    """Messages are asserted in English, whatever translations exist."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 def csv_file(text, encoding="utf-8"):
     return io.BytesIO(text.encode(encoding))
 
