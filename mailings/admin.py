@@ -201,7 +201,8 @@ class MessageAdmin(OwnedAdmin):
     readonly_fields = ["preview", "created_at", "updated_at"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(mailing_count=Count("mailings"))
+        # Meta.ordering is dropped from aggregate queries; autocomplete pages need an order.
+        return super().get_queryset(request).annotate(mailing_count=Count("mailings")).order_by("-created_at", "-pk")
 
     def get_list_select_related(self, request):
         return ["owner"] if permissions.sees_all_mailings(request.user) else []
@@ -280,6 +281,7 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
                 last_attempt_sent=last_attempt("sent"),
                 last_attempt_failed=last_attempt("failed"),
             )
+            .order_by("-start_at", "-pk")
         )
 
     @display(
