@@ -101,15 +101,21 @@ class MailingSendingAdminMixin:
 
     # --- actions --------------------------------------------------------------------
 
+    def _scoped_mailing(self, request, object_id):
+        """The mailing if this user may see it; None for someone else's or a malformed id."""
+        if not str(object_id).isdigit():
+            return None
+        return self.get_queryset(request).filter(pk=object_id).first()
+
     def has_send_mailing_permission(self, request, object_id=None):
         if object_id is None:
             return permissions.can_edit_owned(request.user)
-        mailing = self.get_queryset(request).filter(pk=object_id).first()
+        mailing = self._scoped_mailing(request, object_id)
         return mailing is not None and permissions.can_edit_owned(request.user, mailing)
 
     def _confirmed(self, request, object_id, title, question):
         """(mailing, True) on a POST; (mailing, confirmation page) on a GET."""
-        mailing = self.get_queryset(request).filter(pk=object_id).first()
+        mailing = self._scoped_mailing(request, object_id)
         if mailing is None:
             raise Http404(_("No such mailing."))
         if not permissions.can_edit_owned(request.user, mailing):

@@ -46,12 +46,12 @@ def kick_mailing(mailing_id):
     dispatch_due(only=mailing_id)
 
 
-def dispatch_due(only=None, window=scheduling.LOOKAHEAD, sleep=time.sleep):
+def dispatch_due(only=None, window=scheduling.LOOKAHEAD, sleep=time.sleep, clock=timezone.now):
     """Queue due runs and runs to resume; then wait for runs due before the next tick.
 
     Runs every scheduler tick (about 30 s, see ``scheduling.ensure_schedules``).
     """
-    deadline = timezone.now() + window
+    deadline = clock() + window
 
     def enqueue_run(mailing_id):
         scheduling.enqueue("mailings.tasks.run_mailing", mailing_id)
@@ -60,11 +60,11 @@ def dispatch_due(only=None, window=scheduling.LOOKAHEAD, sleep=time.sleep):
         scheduling.enqueue("mailings.tasks.resume_attempt", attempt_id)
 
     while True:
-        now = timezone.now()
+        now = clock()
         scheduling.dispatch(
             now=now, enqueue_run=enqueue_run, enqueue_resume=enqueue_resume, mailing_id=only
         )
         upcoming = scheduling.next_due_within(now, deadline, mailing_id=only)
         if upcoming is None:
             return
-        sleep(max(0.0, (upcoming - timezone.now()).total_seconds()) + 0.05)
+        sleep(max(0.0, (upcoming - clock()).total_seconds()) + 0.05)
