@@ -38,8 +38,8 @@ class Behaviour:
     ``data_reply`` answers the end of DATA with e.g. "451 Try again";
     ``garbage`` answers the end of DATA with bytes that are no SMTP reply, storing nothing;
     ``drop_during_data`` closes the connection instead of answering DATA, storing nothing;
-    ``delay`` stalls before answering the end of DATA and then accepts the message (a slow
-    server that delivers after the client gave up). ``LocalSMTPServer.refuse_connections``
+    ``delay`` accepts the message and then stalls before answering the end of DATA (a slow
+    server that delivers although the client gave up waiting). ``LocalSMTPServer.refuse_connections``
     closes the listening port altogether.
     """
 
@@ -75,9 +75,11 @@ class Handler:
             return GARBAGE
         if behaviour.data_reply:
             return behaviour.data_reply
-        if behaviour.delay:
-            await asyncio.sleep(behaviour.delay)
         self.server.store(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if behaviour.delay:
+            # The message is already queued; only the verdict is late (the classic cause of
+            # duplicates when a client resends after a timeout).
+            await asyncio.sleep(behaviour.delay)
         return "250 Message accepted for delivery"
 
 

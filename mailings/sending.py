@@ -85,9 +85,17 @@ def reply_error(code, response, step):
     return TransportError(text, code=code, permanent=500 <= code < 600, connection=code == 421)
 
 
+def _is_timeout(exc):
+    # smtplib turns a timeout while reading a reply into SMTPServerDisconnected; the
+    # original socket timeout stays in the exception's context.
+    return isinstance(exc, (socket.timeout, TimeoutError)) or isinstance(
+        exc.__context__, (socket.timeout, TimeoutError)
+    )
+
+
 def network_error(exc, step, *, payload_sent=False):
     """TransportError for a timeout, refusal or disconnect."""
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    if _is_timeout(exc):
         if payload_sent:
             text = _("Timed out waiting for the server's verdict after the message was sent")
             return TransportError(text, connection=True, maybe_delivered=True)
@@ -472,13 +480,13 @@ class RunDelivery:
                 self.transport.open()
                 return
             except TransportError as error:
+                self.failures[error.reply] += 1
                 self.note_connection_failure(error)
                 self.sleep(settings.MAILING_CONNECT_BACKOFF * 2 ** (self.connection_failures - 1))
 
     def note_connection_failure(self, error):
         self.connection_failures += 1
         self.last_error = error
-        self.failures[error.reply] += 1
         logger.warning("attempt %s: %s (%s in a row)", self.attempt.pk, error.reply, self.connection_failures)
         if self.connection_failures >= settings.MAILING_CONNECT_RETRIES:
             raise Paused(error)
