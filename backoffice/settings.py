@@ -264,3 +264,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Public site ----------------------------------------------------------------------
+# PAGE_CACHE=0 serves the home page and blog without their cache (used by bench/web.py to
+# compare); the shared cache itself stays on for everything else.
+PAGE_CACHE = env.bool("PAGE_CACHE", default=True)
