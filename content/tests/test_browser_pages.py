@@ -35,7 +35,7 @@ def test_the_language_switcher_changes_the_page_language(browser_page):
     page = browser_page
     page.goto(page.base_url + "/")
     assert page.get_attribute("html", "lang") == "ru"
-    page.select_option("select[name=language]", "en")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "en")
     assert page.get_attribute("html", "lang") == "en"
     assert page.url.rstrip("/") == page.base_url.rstrip("/")
