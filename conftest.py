@@ -1,4 +1,6 @@
 """Shared fixtures: named users for every role, and a real SMTP server on loopback."""
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -16,7 +18,12 @@ def _isolated_cache(settings, tmp_path):
     """
     settings.CACHES = {
         **settings.CACHES,
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{tmp_path.name}"},
+        # tmp_path names repeat from run to run; the random part keeps a persistent cache
+        # (file or Redis) from serving a previous run's entries.
+        "default": {
+            **settings.CACHES["default"],
+            "KEY_PREFIX": f"test-{tmp_path.name}-{uuid.uuid4().hex[:8]}",
+        },
     }
 
 
@@ -76,9 +83,11 @@ ARTIFACTS_DIR = "test-artifacts"
 
 
 @pytest.fixture
-def browser_page(live_server, transactional_db, monkeypatch):
+def browser_page(live_server, transactional_db, django_db_serialized_rollback, monkeypatch):
     """A Playwright page in Debian's Chromium against the live test server.
 
+    Serialized rollback: a transactional test flushes the database when it ends, and the
+    next browser test needs the roles the data migration created back.
     Skipped, with the reason, where Chromium or Playwright is absent. Screenshots go to
     test-artifacts/ (kept by CI as artifacts).
     """
@@ -92,6 +101,7 @@ def browser_page(live_server, transactional_db, monkeypatch):
     except ImportError:
         pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
     # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
+    # monkeypatch: restored afterwards, so subprocesses of later tests do not inherit it.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     with sync_playwright() as playwright:

@@ -278,3 +278,8 @@ LOGGING = {
         "mail.log": {"level": "WARNING"},
     },
 }
+
+# --- Public site ----------------------------------------------------------------------
+# PAGE_CACHE=0 serves the home page and blog without their cache (used by bench/web.py to
+# compare); the shared cache itself stays on for everything else.
+PAGE_CACHE = env.bool("PAGE_CACHE", default=True)
