@@ -14,9 +14,13 @@ def _isolated_cache(settings, tmp_path):
 
     Django rebuilds its cache handlers when the CACHES setting changes.
     """
+    # tmp_path's name repeats from one pytest run to the next, and the file cache outlives
+    # the run: a random part keeps entries of an earlier run out of reach.
+    import uuid
+
     settings.CACHES = {
         **settings.CACHES,
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{tmp_path.name}"},
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{tmp_path.name}-{uuid.uuid4().hex[:8]}"},
     }
 
 
