@@ -4,14 +4,12 @@ The figures come from ``mailings.stats.dashboard`` (aggregate queries, cached br
 this module only shapes them for unfold's components: cards, a Chart.js line chart and
 tables. People without access to mailings (content managers) get no statistics at all.
 """
-import json
-
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from mailings import stats
+from mailings import charts, stats
 from mailings.models import MailingStatus, Periodicity
 
 
@@ -28,7 +26,8 @@ def dashboard_callback(request, context):
         **data,
         "cards": summary_cards(data),
         "status_cards": status_cards(data["by_status"]),
-        "daily_chart": json.dumps(daily_chart(data["daily"])),
+        "daily_chart": charts.daily_chart(data["daily"]),
+        "chart_options": charts.options(stacked=False),
         "next_runs_table": next_runs_table(data["next_runs"], data["sees_all"]),
         "failures_table": failures_table(data["last_failures"]),
     }
@@ -58,34 +57,6 @@ def summary_cards(data):
 def status_cards(by_status):
     labels = {**dict(MailingStatus.choices), "disabled": _("disabled")}
     return [{"key": key, "title": labels[key], "value": by_status[key]} for key in labels]
-
-
-def daily_chart(daily):
-    return {
-        "labels": [formats.date_format(day["day"], "d.m") for day in daily],
-        "datasets": [
-            {
-                "label": _("Sent"),
-                "data": [day["sent"] for day in daily],
-                "borderColor": "var(--color-primary-600)",
-                "backgroundColor": "var(--color-primary-600)",
-                "displayYAxis": True,
-                "maxTicksXLimit": 10,
-            },
-            {
-                "label": _("Failed"),
-                "data": [day["failed"] for day in daily],
-                "borderColor": "var(--color-red-500)",
-                "backgroundColor": "var(--color-red-500)",
-            },
-            {
-                "label": _("Unknown"),
-                "data": [day["unknown"] for day in daily],
-                "borderColor": "var(--color-orange-400)",
-                "backgroundColor": "var(--color-orange-400)",
-            },
-        ],
-    }
 
 
 def local(moment):

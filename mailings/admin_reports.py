@@ -9,7 +9,6 @@ The mailing is looked up through the admin's own queryset, which is scoped by ow
 someone else's mailing answers 404. The figures come from ``mailings.stats``.
 """
 import csv
-import json
 
 import tablib
 from django import forms
@@ -25,7 +24,7 @@ from django.utils.translation import gettext_lazy
 from unfold.decorators import display
 from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
-from mailings import stats
+from mailings import charts, stats
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
 
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -171,20 +170,6 @@ def export_url(mailing, fmt, form):
     return url
 
 
-def runs_chart(runs):
-    return {
-        "labels": [local_text(run["started_at"])[:16] for run in runs],
-        "datasets": [
-            {"label": _("Sent"), "data": [run["n_sent"] for run in runs],
-             "backgroundColor": "var(--color-primary-600)", "displayYAxis": True},
-            {"label": _("Failed"), "data": [run["n_failed"] for run in runs],
-             "backgroundColor": "var(--color-red-500)"},
-            {"label": _("Unknown"), "data": [run["n_unknown"] for run in runs],
-             "backgroundColor": "var(--color-orange-400)"},
-        ],
-    }
-
-
 class MailingReportsAdminMixin:
     """Adds the per-mailing report URL, its export, and links to it."""
 
@@ -254,7 +239,8 @@ class MailingReportsAdminMixin:
                 _("Run started at"), _("Recipient"), _("Status"), _("Time"), _("Tries"),
                 _("SMTP code"), _("SMTP response"),
             ],
-            "runs_chart": json.dumps(runs_chart(data["chart_runs"])),
+            "runs_chart": charts.runs_chart(data["chart_runs"]),
+            "chart_options": charts.options(stacked=True),
             "export_links": [
                 (fmt.upper(), export_url(mailing, fmt, form)) for fmt in EXPORT_FORMATS
             ],
