@@ -113,7 +113,6 @@ def browser_page(live_server, transactional_db, monkeypatch):
         pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
     ensure_roles()
     # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
-    # monkeypatch: the variable must not leak into later tests (manage.py check --deploy).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     with sync_playwright() as playwright:
