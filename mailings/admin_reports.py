@@ -9,12 +9,14 @@ The mailing is looked up through the admin's own queryset, which is scoped by ow
 someone else's mailing answers 404. The figures come from ``mailings.stats``.
 """
 import csv
+from datetime import timedelta
+from urllib.parse import urlencode
 
 import tablib
 from django import forms
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -159,6 +161,24 @@ def with_labels(table, **choices):
     return {**table, "rows": rows}
 
 
+PERIOD_PRESETS = ((7, gettext_lazy("7 days")), (30, gettext_lazy("30 days")), (90, gettext_lazy("90 days")))
+
+
+def period_links(request):
+    """Links to the last 7 / 30 / 90 local days and to all time, keeping the status filter."""
+    today = timezone.localdate()
+    status = request.GET.get("status", "")
+    links = []
+    for days, label in PERIOD_PRESETS:
+        params = QueryDict(mutable=True)
+        params.update({"start": (today - timedelta(days=days - 1)).isoformat(), "end": today.isoformat()})
+        if status:
+            params["status"] = status
+        links.append((label, "?" + params.urlencode()))
+    links.append((_("All time"), "?" + urlencode({"status": status}) if status else "?"))
+    return links
+
+
 def export_url(mailing, fmt, form):
     """The export of exactly what the page shows: the same filter parameters."""
     url = reverse("admin:mailings_mailing_report_export", args=[mailing.pk, fmt])
@@ -244,6 +264,7 @@ class MailingReportsAdminMixin:
             "export_links": [
                 (fmt.upper(), export_url(mailing, fmt, form)) for fmt in EXPORT_FORMATS
             ],
+            "period_links": period_links(request),
             "change_url": reverse("admin:mailings_mailing_change", args=[mailing.pk]),
         }
         return TemplateResponse(request, "admin/mailings/mailing/report.html", context)

@@ -1,6 +1,6 @@
 """Statistics built from Attempt and Delivery rows with aggregate queries.
 
-Definitions (also in docs/benchmarks.md, "Statistics"):
+Definitions (also in docs/statistics.md):
 
 - **sent**: deliveries with status ``sent``.
 - **failed**: status ``failed`` (permanent, 5xx) plus ``deferred`` (a temporary failure

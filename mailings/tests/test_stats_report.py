@@ -232,3 +232,11 @@ def test_a_report_is_refreshed_when_a_run_of_its_mailing_finishes(client, outcom
     assert client.get(report_url(newsletter)).context["report"]["summary"]["sent"] == before
     stats.invalidate_for_mailing(newsletter.pk)
     assert client.get(report_url(newsletter)).context["report"]["summary"]["sent"] == before + 4
+
+
+def test_period_shortcuts_keep_the_status_filter(client, outcomes, alice):
+    client.force_login(alice)
+    page = client.get(report_url(outcomes["newsletter"], status="failure")).content.decode()
+    today = timezone.localdate()
+    week_ago = (today - timedelta(days=6)).isoformat()
+    assert f"?start={week_ago}&amp;end={today.isoformat()}&amp;status=failure" in page
