@@ -9,13 +9,14 @@ The mailing is looked up through the admin's own queryset, which is scoped by ow
 someone else's mailing answers 404. The figures come from ``mailings.stats``.
 """
 import csv
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 import tablib
 from django import forms
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -41,9 +42,21 @@ def date_input():
     )
 
 
+# Far enough for any real report, near enough that a day later or a time zone away still
+# is a valid datetime (9999-12-31 + 1 day is not).
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def period_field(label):
+    return forms.DateField(
+        label=label, required=False, widget=date_input(),
+        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
+    )
+
+
 class ReportFilterForm(forms.Form):
-    start = forms.DateField(label=gettext_lazy("From"), required=False, widget=date_input())
-    end = forms.DateField(label=gettext_lazy("To"), required=False, widget=date_input())
+    start = period_field(gettext_lazy("From"))
+    end = period_field(gettext_lazy("To"))
     status = forms.ChoiceField(
         label=gettext_lazy("Run status"),
         required=False,

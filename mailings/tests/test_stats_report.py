@@ -49,6 +49,7 @@ def test_the_owner_sees_every_run_with_figures_equal_to_the_delivery_rows(client
     assert "2 of 11 refused" in page  # the server's response of the run
     assert "5.1.1 User unknown" in page and "4.7.0 Try again later" in page  # failed recipients
     assert 'data-type="bar"' in page  # the chart of runs
+    assert reverse("admin:mailings_attempt_change", args=[outcomes["recent"].pk]) in page
 
 
 def test_someone_elses_report_is_not_found(client, outcomes, alice):
@@ -109,6 +110,7 @@ def test_an_old_period_leaves_only_the_old_run(client, outcomes, alice):
     {"start": "yesterday", "end": "31.02.2026", "status": "bogus", "page": "-3", "fpage": "x"},
     {"start": "2026-05-10", "end": "2026-05-01"},
     {"page": "99999999999999999999"},
+    {"start": "0001-01-01", "end": "9999-12-31"},
 ])
 def test_bad_filter_input_is_shown_not_fatal(client, outcomes, alice, params):
     client.force_login(alice)
