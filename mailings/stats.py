@@ -289,11 +289,12 @@ ATTEMPT_FIELDS = (
 )
 
 
+def with_run_rate(row):
+    return {**row, "rate": success_rate(row["n_sent"], row["n_failed"])}
+
+
 def attempt_rows(attempts):
-    return [
-        {**row, "rate": success_rate(row["n_sent"], row["n_failed"])}
-        for row in attempts.values(*ATTEMPT_FIELDS)
-    ]
+    return [with_run_rate(row) for row in attempts.values(*ATTEMPT_FIELDS)]
 
 
 def report_failures(mailing, filters):
@@ -310,20 +311,19 @@ FAILURE_FIELDS = (
 )
 
 
-def report_summary(mailing, filters):
+def report_summary(mailing, filters, runs):
     deliveries = filters.apply(
         Delivery.objects.filter(attempt__mailing=mailing).exclude(attempt__kind=AttemptKind.TEST),
         prefix="attempt__",
     )
     counts = deliveries.aggregate(total=Count("pk"), **outcome_counts())
-    runs = filters.apply(counted_attempts().filter(mailing=mailing)).count()
     return {**with_rate(counts), "total": counts["total"], "runs": runs}
 
 
-def page_of(queryset, number, fields):
+def page_of(queryset, number, fields, shape=dict):
     page = Paginator(queryset.values(*fields), PAGE_SIZE).get_page(number)
     return {
-        "rows": list(page.object_list),
+        "rows": [shape(row) for row in page.object_list],
         "number": page.number,
         "num_pages": page.paginator.num_pages,
         "count": page.paginator.count,
@@ -341,12 +341,10 @@ def report(mailing, filters, attempts_page=1, failures_page=1):
 
 def compute_report(mailing, filters, attempts_page, failures_page):
     attempts = report_attempts(mailing, filters)
-    attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS)
-    for row in attempts_table["rows"]:
-        row["rate"] = success_rate(row["n_sent"], row["n_failed"])
+    attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS, with_run_rate)
     chart_runs = list(reversed(attempt_rows(attempts[:CHART_RUNS])))
     return {
-        "summary": report_summary(mailing, filters),
+        "summary": report_summary(mailing, filters, runs=attempts_table["count"]),
         "attempts": attempts_table,
         "chart_runs": chart_runs,
         "failures": page_of(report_failures(mailing, filters), failures_page, FAILURE_FIELDS),
