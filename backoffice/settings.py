@@ -268,3 +268,7 @@ LOGGING = {
         "mail.log": {"level": "WARNING"},
     },
 }
+
+# --- Statistics -----------------------------------------------------------------------
+# Dashboard and report figures are cached this long; the end of a run refreshes them.
+STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=60)

@@ -52,7 +52,7 @@ CHART_RUNS = 60
 
 
 def cache_seconds():
-    return getattr(settings, "STATS_CACHE_SECONDS", 60)
+    return settings.STATS_CACHE_SECONDS
 
 
 def local_zone():
