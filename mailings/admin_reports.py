@@ -203,6 +203,30 @@ def export_url(mailing, fmt, form):
     return url
 
 
+ATTEMPT_HEADERS = [
+    gettext_lazy("Started at"), gettext_lazy("Last attempt at"), gettext_lazy("Kind"),
+    gettext_lazy("Status"), gettext_lazy("Sent"), gettext_lazy("Failed"), gettext_lazy("Unknown"),
+    gettext_lazy("Success rate"), gettext_lazy("Mail server response"),
+]
+FAILURE_HEADERS = [
+    gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Status"),
+    gettext_lazy("Time"), gettext_lazy("Tries"), gettext_lazy("SMTP code"),
+    gettext_lazy("SMTP response"),
+]
+
+
+def summary_cards(summary):
+    """(label, value, key) of each figure above the report; key marks it for tests."""
+    return [
+        (_("Runs"), summary["runs"], "runs"),
+        (_("Deliveries"), summary["total"], "total"),
+        (_("Sent"), summary["sent"], "sent"),
+        (_("Failed"), summary["failed"], "failed"),
+        (_("Unknown"), summary["unknown"], "unknown"),
+        (_("Success rate"), rate_text(summary["rate"]), "rate"),
+    ]
+
+
 class MailingReportsAdminMixin:
     """Adds the per-mailing report URL, its export, and links to it."""
 
@@ -244,7 +268,6 @@ class MailingReportsAdminMixin:
             attempts_page=page_number(request.GET.get("page")),
             failures_page=page_number(request.GET.get("fpage")),
         )
-        summary = data["summary"]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -256,22 +279,9 @@ class MailingReportsAdminMixin:
                 "attempts": with_labels(data["attempts"], kind=AttemptKind, status=AttemptStatus),
                 "failures": with_labels(data["failures"], status=DeliveryStatus),
             },
-            "summary_cards": [
-                (_("Runs"), summary["runs"], "runs"),
-                (_("Deliveries"), summary["total"], "total"),
-                (_("Sent"), summary["sent"], "sent"),
-                (_("Failed"), summary["failed"], "failed"),
-                (_("Unknown"), summary["unknown"], "unknown"),
-                (_("Success rate"), rate_text(summary["rate"]), "rate"),
-            ],
-            "attempt_headers": [
-                _("Started at"), _("Last attempt at"), _("Kind"), _("Status"), _("Sent"),
-                _("Failed"), _("Unknown"), _("Success rate"), _("Mail server response"),
-            ],
-            "failure_headers": [
-                _("Run started at"), _("Recipient"), _("Status"), _("Time"), _("Tries"),
-                _("SMTP code"), _("SMTP response"),
-            ],
+            "summary_cards": summary_cards(data["summary"]),
+            "attempt_headers": ATTEMPT_HEADERS,
+            "failure_headers": FAILURE_HEADERS,
             "runs_chart": charts.runs_chart(data["chart_runs"]),
             "chart_options": charts.options(stacked=True),
             "export_links": [

@@ -42,7 +42,10 @@ def test_the_owner_sees_every_run_with_figures_equal_to_the_delivery_rows(client
     page = response.content.decode()
     rows = list(Delivery.objects.filter(attempt__mailing=newsletter).exclude(attempt__kind="test"))
     summary = response.context["report"]["summary"]
-    assert {k: summary[k] for k in ("sent", "failed", "unknown", "rate")} == direct_counts(rows)
+    expected = direct_counts(rows)
+    assert {k: summary[k] for k in ("sent", "failed", "unknown", "rate")} == expected
+    for key in ("sent", "failed", "unknown"):
+        assert f'data-figure="{key}">{expected[key]}<' in page
     for attempt in (outcomes["recent"], outcomes["old"], outcomes["untimed"]):
         assert f'data-attempt="{attempt.pk}"' in page
     assert f'data-attempt="{outcomes["test_send"].pk}"' not in page
