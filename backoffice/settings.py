@@ -283,3 +283,7 @@ LOGGING = {
 # PAGE_CACHE=0 serves the home page and blog without their cache (used by bench/web.py to
 # compare); the shared cache itself stays on for everything else.
 PAGE_CACHE = env.bool("PAGE_CACHE", default=True)
+
+# --- Statistics -----------------------------------------------------------------------
+# Dashboard and report figures are cached this long; the end of a run refreshes them.
+STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=60)
