@@ -251,11 +251,9 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
     search_fields = ["message__subject"]
     date_hierarchy = "start_at"
     actions = ["disable_mailings", "enable_mailings"]
-    actions_detail = ["disable_mailing_detail", "enable_mailing_detail"]
-    readonly_fields = [
-        "state", "next_run_at", "last_attempt_summary", "client_count",
-        "disabled_at", "disabled_by", "created_at", "updated_at",
-    ]
+    # The sending mixin's buttons (send now, test, retry) come first, then disable / enable.
+    actions_detail = [*MailingSendingAdminMixin.actions_detail, "disable_mailing_detail", "enable_mailing_detail"]
+    readonly_fields = ["state", "client_count", "disabled_at", "disabled_by", "created_at", "updated_at"]
     exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "next_run_at", "status"]
 
     def get_fieldsets(self, request, obj=None):
@@ -264,7 +262,7 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
             return [schedule]
         state = (
             _("State"),
-            {"fields": ["state", "next_run_at", "last_attempt_summary", "client_count",
+            {"fields": ["state", *self.sending_readonly_fields, "client_count",
                         "disabled_at", "disabled_by", "created_at", "updated_at"]},
         )
         return [schedule, state]
@@ -277,9 +275,6 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
             .annotate(
                 client_count=Count("clients", distinct=True),
                 last_attempt_at=last_attempt("finished_at"),
-                last_attempt_status=last_attempt("status"),
-                last_attempt_sent=last_attempt("sent"),
-                last_attempt_failed=last_attempt("failed"),
             )
             .order_by("-start_at", "-pk")
         )
@@ -299,17 +294,6 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
     @display(description=_("last attempt"), ordering="last_attempt_at")
     def last_attempt_at(self, mailing):
         return mailing.last_attempt_at
-
-    @display(description=_("last attempt"))
-    def last_attempt_summary(self, mailing):
-        if not mailing.last_attempt_at and not mailing.last_attempt_status:
-            return _("none yet")
-        return _("%(when)s: %(status)s, %(sent)d sent, %(failed)d failed") % {
-            "when": mailing.last_attempt_at or "…",
-            "status": mailing.last_attempt_status,
-            "sent": mailing.last_attempt_sent or 0,
-            "failed": mailing.last_attempt_failed or 0,
-        }
 
     def save_related(self, request, form, formsets, change):
         # MailingSendingAdminMixin (first in the MRO) reschedules after the clients are saved.

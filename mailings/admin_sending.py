@@ -86,10 +86,11 @@ class MailingSendingAdminMixin:
         if attempt is None:
             return _("none yet")
         when = timezone.localtime(attempt.finished_at or attempt.started_at).strftime("%Y-%m-%d %H:%M")
+        counts = _("%(sent)d sent, %(failed)d failed") % {"sent": attempt.sent, "failed": attempt.failed}
         return format_html(
-            '<a href="{}">{} · {}</a><br><span style="white-space:pre-line">{}</span>',
+            '<a href="{}">{} · {}</a> · {}<br><span style="white-space:pre-line">{}</span>',
             reverse("admin:mailings_attempt_change", args=[attempt.pk]),
-            when, attempt.get_status_display(), attempt.server_response,
+            when, attempt.get_status_display(), counts, attempt.server_response,
         )
 
     @display(description=gettext_lazy("progress"))
