@@ -81,6 +81,19 @@ class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
         return filters
 
 
+def confirm_action(model_admin, request, question, button, cancel_url):
+    """The confirmation page of a detail action (GET); the action itself needs a POST."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": button,
+        "question": question,
+        "button": button,
+        "cancel_url": cancel_url,
+    }
+    return render(request, "admin/confirm_action.html", context)
+
+
 # --- Clients ------------------------------------------------------------------------------
 
 
@@ -358,15 +371,14 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
             raise Http404
         change_url = reverse("admin:mailings_mailing_change", args=[mailing.pk])
         if request.method != "POST":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "object": mailing,
-                "enable": enable,
-                "title": _("Enable mailing?") if enable else _("Disable mailing?"),
-                "change_url": change_url,
-            }
-            return render(request, "admin/mailings/mailing/toggle_confirm.html", context)
+            question = (
+                _("Enable the mailing “%(mailing)s”? It runs again from its next due time.")
+                if enable
+                else _("Disable the mailing “%(mailing)s”? A run in progress stops at its next batch.")
+            )
+            return confirm_action(
+                self, request, question % {"mailing": mailing}, _("Enable") if enable else _("Disable"), change_url
+            )
         if self._toggle(request, mailing, enable):
             self.message_user(request, _("The mailing is enabled.") if enable else _("The mailing is disabled."))
         return HttpResponseRedirect(change_url)
