@@ -122,6 +122,9 @@ def import_clients(*, owner, file, all_or_nothing=False):
 
 def _import_rows(owner, rows, report):
     seen = {}  # address -> line of its first appearance in the file
+    # A first import (the owner has no clients yet) cannot meet a known address: skip the
+    # look-ups. A concurrent import of the same owner then ends in IntegrityError (refused).
+    lookup = Client.objects.filter(owner=owner).exists()
     batch = []
     any_row = False
     for line, values in rows:
@@ -130,10 +133,10 @@ def _import_rows(owner, rows, report):
         if client:
             batch.append(client)
         if len(batch) >= BATCH_SIZE:
-            _write_batch(owner, batch, report)
+            _write_batch(owner, batch, report, lookup)
             batch = []
     if batch:
-        _write_batch(owner, batch, report)
+        _write_batch(owner, batch, report, lookup)
     if not any_row:
         raise ImportRefused(_("The file has a header but no rows to import."))
 
@@ -175,14 +178,8 @@ def unescape_formula(text):
     return text
 
 
-def _write_batch(owner, batch, report):
-    existing = {
-        email: (pk, full_name, comment)
-        for pk, email, full_name, comment in Client.objects.filter(owner=owner)
-        .annotate(email_lower=Lower("email"))
-        .filter(email_lower__in=[row[1] for row in batch])
-        .values_list("pk", "email_lower", "full_name", "comment")
-    }
+def _write_batch(owner, batch, report, lookup):
+    existing = _known(owner, [row[1] for row in batch]) if lookup else {}
     new, changed = [], []
     now = timezone.now()
     for _line, email, full_name, comment in batch:
@@ -200,6 +197,17 @@ def _write_batch(owner, batch, report):
     Client.objects.bulk_update(changed, ["full_name", "comment", "updated_at"], batch_size=500)
     report.created += len(new)
     report.updated += len(changed)
+
+
+def _known(owner, emails):
+    """{address: (pk, full_name, comment)} of the owner's clients among ``emails``."""
+    return {
+        email: (pk, full_name, comment)
+        for pk, email, full_name, comment in Client.objects.filter(owner=owner)
+        .annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=emails)
+        .values_list("pk", "email_lower", "full_name", "comment")
+    }
 
 
 def _insert(owner, rows, now):
