@@ -76,7 +76,7 @@ ARTIFACTS_DIR = "test-artifacts"
 
 
 @pytest.fixture
-def browser_page(live_server, transactional_db):
+def browser_page(live_server, transactional_db, monkeypatch):
     """A Playwright page in Debian's Chromium against the live test server.
 
     Skipped, with the reason, where Chromium or Playwright is absent. Screenshots go to
@@ -92,7 +92,8 @@ def browser_page(live_server, transactional_db):
     except ImportError:
         pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
     # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # monkeypatch: set for this test only (a leaked variable fails `check --deploy` later).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

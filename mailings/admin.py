@@ -14,6 +14,8 @@ from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -27,7 +29,7 @@ from mailings import importing, scheduling
 from mailings.admin_reports import MailingReportsAdminMixin
 from mailings.admin_sending import AttemptSendingAdminMixin, MailingSendingAdminMixin
 from mailings.forms import ClientForm, ClientImportForm, MailingForm, MessageForm
-from mailings.models import Attempt, Client, Delivery, Mailing, Message
+from mailings.models import Attempt, AttemptStatus, Client, Delivery, Mailing, Message
 from mailings.resources import ClientResource
 from mailings.sanitize import sanitize_html
 
@@ -317,9 +319,10 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
     def last_attempt_summary(self, mailing):
         if not mailing.last_attempt_at and not mailing.last_attempt_status:
             return _("none yet")
+        when = mailing.last_attempt_at
         return _("%(when)s: %(status)s, %(sent)d sent, %(failed)d failed") % {
-            "when": mailing.last_attempt_at or "…",
-            "status": mailing.last_attempt_status,
+            "when": date_format(timezone.localtime(when), "DATETIME_FORMAT") if when else _("in progress"),
+            "status": AttemptStatus(mailing.last_attempt_status).label,
             "sent": mailing.last_attempt_sent or 0,
             "failed": mailing.last_attempt_failed or 0,
         }
