@@ -119,7 +119,6 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
     export_form_class = ExportForm
     import_template_name = "admin/mailings/client/import.html"
     list_display = ["email", "full_name", "subscribed", "created_at"]
-    list_select_related = ["owner"]
     search_fields = ["email", "full_name"]
     list_filter = [UnsubscribedFilter, "created_at"]
     date_hierarchy = "created_at"
@@ -193,7 +192,10 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
 
 # --- Messages -----------------------------------------------------------------------------
 
-SAMPLE_RECIPIENT = {"full_name": "Иван Петров", "email": "ivan.petrov@example.com"}
+def sample_recipient():
+    return {"full_name": str(_("Ivan Petrov")), "email": "ivan.petrov@example.com"}
+
+
 PLACEHOLDER = re.compile(r"{{\s*(full_name|email)\s*}}")
 
 
@@ -233,14 +235,15 @@ class MessageAdmin(OwnedAdmin):
     @display(description=_("preview"))
     def preview(self, message):
         """The message as a sample recipient sees it (body sanitised again on display)."""
-        subject = fill_placeholders(message.subject, SAMPLE_RECIPIENT, escape_values=False)
-        body = fill_placeholders(sanitize_html(message.body), SAMPLE_RECIPIENT, escape_values=True)
+        sample = sample_recipient()
+        subject = fill_placeholders(message.subject, sample, escape_values=False)
+        body = fill_placeholders(sanitize_html(message.body), sample, escape_values=True)
         return format_html(
             '<div class="border border-base-200 rounded-default p-4 dark:border-base-700">'
             '<p class="text-sm text-base-500">{}: {}</p><p class="font-semibold mb-3">{}</p>'
             '<div class="prose max-w-none dark:prose-invert">{}</div></div>',
             _("To"),
-            f"{SAMPLE_RECIPIENT['full_name']} <{SAMPLE_RECIPIENT['email']}>",
+            f"{sample['full_name']} <{sample['email']}>",
             subject,
             mark_safe(body),  # sanitised just above
         )

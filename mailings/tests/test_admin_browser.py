@@ -33,6 +33,6 @@ def test_the_message_body_is_edited_with_ckeditor(browser_page, alice):
     page.click(".ck-editor__editable")
     page.keyboard.type("Dear {{ full_name }}")
     page.click("button[name=_continue]")
-    page.wait_for_selector("text=Иван Петров")
+    page.wait_for_selector("text=ivan.petrov@example.com")
     screenshot(page, "message-preview")
     assert "Dear {{ full_name }}" in Message.objects.get(owner=alice).body
