@@ -4,8 +4,21 @@ import pytest
 from conftest import browser_login, screenshot
 from mailings.models import Client, Message
 
-# serialized_rollback: the groups made by a data migration survive the flush between tests.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def roles(transactional_db):
+    """The groups of the data migration, again: a browser test's flush removed them."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    for name, codes in importlib.import_module("backoffice.migrations.0002_roles").ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 def test_a_user_imports_an_excel_csv_and_reads_the_report(browser_page, alice, tmp_path):
