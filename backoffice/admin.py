@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -54,6 +56,7 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
     actions = ["block_users", "unblock_users"]
+    actions_detail = ["block_user_detail", "unblock_user_detail"]
 
     @display(description=_("state"), label={_("blocked"): "danger", _("active"): "success", _("not verified"): "warning"})
     def state(self, user):
@@ -73,6 +76,33 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
     @action(description=_("Unblock selected users"), permissions=["block_user"])
     def unblock_users(self, request, queryset):
         self._apply(request, queryset, accounts_service.unblock_user, _("Unblocked: %(count)d."))
+
+    # The same, from a user's page: a GET asks, a POST does it.
+    def has_block_one_permission(self, request, object_id=None):
+        target = self.get_object(request, object_id) if object_id else None
+        return target is not None and target.is_active and permissions.can_block(request.user, target)
+
+    def has_unblock_one_permission(self, request, object_id=None):
+        target = self.get_object(request, object_id) if object_id else None
+        return target is not None and not target.is_active and permissions.can_block(request.user, target)
+
+    @action(description=_("Block"), permissions=["block_one"], icon="block")
+    def block_user_detail(self, request, object_id):
+        return self._apply_one(request, object_id, accounts_service.block_user, _("Block %(user)s? They cannot log in until unblocked, and their mailings stop."), _("Block"))
+
+    @action(description=_("Unblock"), permissions=["unblock_one"], icon="lock_open")
+    def unblock_user_detail(self, request, object_id):
+        return self._apply_one(request, object_id, accounts_service.unblock_user, _("Unblock %(user)s?"), _("Unblock"))
+
+    def _apply_one(self, request, object_id, change, question, button):
+        from mailings.admin import confirm_action
+
+        user = self.get_object(request, object_id)
+        change_url = reverse("admin:backoffice_user_change", args=[user.pk])
+        if request.method != "POST":
+            return confirm_action(self, request, question % {"user": user}, button, change_url)
+        self._apply(request, User.objects.filter(pk=user.pk), change, _("Done: %(count)d."))
+        return HttpResponseRedirect(change_url)
 
     def _apply(self, request, queryset, change, done_message):
         changed, refused = 0, []

@@ -7,7 +7,6 @@ SQLite, a file-based cache shared by web and worker, django-q2 on the database b
 from pathlib import Path
 
 import environ
-from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.config import database_from_url, redis_url

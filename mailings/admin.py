@@ -81,6 +81,19 @@ class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
         return filters
 
 
+def confirm_action(model_admin, request, question, button, cancel_url):
+    """The confirmation page of a detail action (GET); the action itself needs a POST."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": button,
+        "question": question,
+        "button": button,
+        "cancel_url": cancel_url,
+    }
+    return render(request, "admin/confirm_action.html", context)
+
+
 # --- Clients ------------------------------------------------------------------------------
 
 
@@ -104,7 +117,6 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
     export_form_class = ExportForm
     import_template_name = "admin/mailings/client/import.html"
     list_display = ["email", "full_name", "subscribed", "created_at"]
-    list_select_related = ["owner"]
     search_fields = ["email", "full_name"]
     list_filter = [UnsubscribedFilter, "created_at"]
     date_hierarchy = "created_at"
@@ -178,7 +190,10 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
 
 # --- Messages -----------------------------------------------------------------------------
 
-SAMPLE_RECIPIENT = {"full_name": "Иван Петров", "email": "ivan.petrov@example.com"}
+def sample_recipient():
+    return {"full_name": str(_("Ivan Petrov")), "email": "ivan.petrov@example.com"}
+
+
 PLACEHOLDER = re.compile(r"{{\s*(full_name|email)\s*}}")
 
 
@@ -218,14 +233,15 @@ class MessageAdmin(OwnedAdmin):
     @display(description=_("preview"))
     def preview(self, message):
         """The message as a sample recipient sees it (body sanitised again on display)."""
-        subject = fill_placeholders(message.subject, SAMPLE_RECIPIENT, escape_values=False)
-        body = fill_placeholders(sanitize_html(message.body), SAMPLE_RECIPIENT, escape_values=True)
+        sample = sample_recipient()
+        subject = fill_placeholders(message.subject, sample, escape_values=False)
+        body = fill_placeholders(sanitize_html(message.body), sample, escape_values=True)
         return format_html(
             '<div class="border border-base-200 rounded-default p-4 dark:border-base-700">'
             '<p class="text-sm text-base-500">{}: {}</p><p class="font-semibold mb-3">{}</p>'
             '<div class="prose max-w-none dark:prose-invert">{}</div></div>',
             _("To"),
-            f"{SAMPLE_RECIPIENT['full_name']} <{SAMPLE_RECIPIENT['email']}>",
+            f"{sample['full_name']} <{sample['email']}>",
             subject,
             mark_safe(body),  # sanitised just above
         )
@@ -342,15 +358,14 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
             raise Http404
         change_url = reverse("admin:mailings_mailing_change", args=[mailing.pk])
         if request.method != "POST":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "object": mailing,
-                "enable": enable,
-                "title": _("Enable mailing?") if enable else _("Disable mailing?"),
-                "change_url": change_url,
-            }
-            return render(request, "admin/mailings/mailing/toggle_confirm.html", context)
+            question = (
+                _("Enable the mailing “%(mailing)s”? It runs again from its next due time.")
+                if enable
+                else _("Disable the mailing “%(mailing)s”? A run in progress stops at its next batch.")
+            )
+            return confirm_action(
+                self, request, question % {"mailing": mailing}, _("Enable") if enable else _("Disable"), change_url
+            )
         if self._toggle(request, mailing, enable):
             self.message_user(request, _("The mailing is enabled.") if enable else _("The mailing is disabled."))
         return HttpResponseRedirect(change_url)

@@ -108,3 +108,31 @@ def test_a_manager_sees_users_read_only(client, manager, alice):
     assert response.status_code == 403
     alice.refresh_from_db()
     assert alice.email == "alice@example.com" and not alice.is_superuser
+
+
+def test_a_manager_blocks_from_the_users_page_after_confirming(client, manager, alice):
+    url = reverse("admin:backoffice_user_block_user_detail", args=[alice.pk])
+    client.force_login(manager)
+    assert client.get(url).status_code == 200
+    alice.refresh_from_db()
+    assert alice.is_active  # the GET only asks
+    assert client.post(url).status_code == 302
+    alice.refresh_from_db()
+    assert not alice.is_active
+    unblock = reverse("admin:backoffice_user_unblock_user_detail", args=[alice.pk])
+    client.post(unblock)
+    alice.refresh_from_db()
+    assert alice.is_active
+
+
+def test_the_block_page_of_a_superuser_is_refused(client, manager, superuser):
+    client.force_login(manager)
+    url = reverse("admin:backoffice_user_block_user_detail", args=[superuser.pk])
+    assert client.post(url).status_code == 403
+    superuser.refresh_from_db()
+    assert superuser.is_active
+
+
+def test_a_user_cannot_reach_the_block_page(client, alice, bob):
+    client.force_login(alice)
+    assert client.post(reverse("admin:backoffice_user_block_user_detail", args=[bob.pk])).status_code == 403

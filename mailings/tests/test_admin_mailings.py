@@ -92,8 +92,8 @@ def test_the_message_page_previews_it_with_sample_values(client, alice):
     message = Message.objects.create(owner=alice, subject="Hello {{ full_name }}", body="<p>Dear {{full_name}}, {{ email }}</p>")
     client.force_login(alice)
     page = client.get(reverse("admin:mailings_message_change", args=[message.pk])).content.decode()
-    assert "Hello Иван Петров" in page
-    assert "<p>Dear Иван Петров, ivan.petrov@example.com</p>" in page
+    assert "Hello Ivan Petrov" in page
+    assert "<p>Dear Ivan Petrov, ivan.petrov@example.com</p>" in page
 
 
 def test_the_message_editor_is_ckeditor(client, alice):

@@ -141,3 +141,12 @@ def test_a_manager_exports_everyones_clients_read_only(client, manager, alice, b
     client.force_login(manager)
     text = export(client, "csv").content.decode("utf-8-sig")
     assert "ann@example.com" in text and "ben@example.com" in text
+
+
+def test_an_upload_streamed_to_a_temporary_file_imports_the_same(client, alice, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 100  # bigger uploads go to a temporary file on disk
+    client.force_login(alice)
+    rows = "".join(f"c{i}@example.com;Клиент {i}\r\n" for i in range(200))
+    report = upload(client, ("email;full_name\r\n" + rows).encode("utf-8-sig")).context["report"]
+    assert report.created == 200
+    assert Client.objects.get(owner=alice, email="c7@example.com").full_name == "Клиент 7"

@@ -187,3 +187,15 @@ def test_big_imports_are_batched_across_several_writes(alice, monkeypatch):
 def test_a_row_with_binary_garbage_is_an_invalid_row_not_a_crash(alice):
     report = import_clients(owner=alice, file=csv_file("email\nann@example.com\nbad\x00row@example.com\n"))
     assert report.created == 1 and [e.line for e in report.errors] == [3]
+
+
+def test_a_clash_with_a_concurrent_change_refuses_the_import_and_writes_nothing(alice, monkeypatch):
+    import mailings.importing as importing
+
+    # As if another import added ann@ between the look-up and the insert.
+    Client.objects.create(owner=alice, email="ann@example.com", full_name="Ann")
+    monkeypatch.setattr(importing, "_known", lambda owner, emails: {})
+    with pytest.raises(ImportRefused) as refused:
+        import_clients(owner=alice, file=csv_file("email,full_name\nben@example.com,Ben\nann@example.com,X\n"))
+    assert "Try again" in str(refused.value)
+    assert emails(alice) == ["ann@example.com"]

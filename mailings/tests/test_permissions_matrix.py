@@ -190,3 +190,43 @@ def test_permission_cell(client, request, role, model, kind, owner):
         assert was_changed(model, obj) == accepted
     if kind == "post_delete":
         assert type(obj).objects.filter(pk=obj.pk).exists() == (not accepted)
+
+
+# --- The rules themselves (backoffice.permissions), one row per role ----------------------
+
+# The predicates say what group permissions cannot: ownership and who may block whom. The
+# role part (a content manager adds no client, a manager changes nothing) is the groups'
+# model permissions, which has_*_permission checks too; the matrix above covers both.
+#                  sees all, edit new, edit own, edit another's, toggle own, toggle another's,
+#                  block a user, block a superuser, block self
+PREDICATES = {
+    "user":            "no  yes yes no  yes no  no  no no",
+    "manager":         "yes no  yes no  yes yes yes no no",
+    "content_manager": "no  yes yes no  yes no  no  no no",
+    "superuser":       "yes yes yes yes yes yes yes no no",
+    "blocked_user":    "no  no  no  no  no  no  no  no no",
+}
+
+
+@pytest.mark.parametrize("role", list(PREDICATES))
+def test_role_rules(request, role, alice, bob, superuser):
+    from backoffice import permissions
+
+    actor = alice if role in ("user", "blocked_user") else request.getfixturevalue(role)
+    if role == "blocked_user":
+        actor.is_active = False
+        actor.save()
+    own = Mailing(owner=actor)
+    another = Mailing(owner=bob)
+    answers = [
+        permissions.sees_all_mailings(actor),
+        permissions.can_edit_owned(actor),
+        permissions.can_edit_owned(actor, own),
+        permissions.can_edit_owned(actor, another),
+        permissions.can_toggle_mailing(actor, own),
+        permissions.can_toggle_mailing(actor, another),
+        permissions.can_block(actor, bob),
+        permissions.can_block(actor, superuser),
+        permissions.can_block(actor, actor),
+    ]
+    assert ["yes" if a else "no" for a in answers] == PREDICATES[role].split()
