@@ -28,7 +28,7 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F
 from django.urls import reverse
 from django.utils import timezone
@@ -660,9 +660,7 @@ def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None):
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
     logger.info("attempt %s: delivering in pid %s", attempt.pk, _pid())
-    result = RunDelivery(attempt, now=now, sleep=sleep, progress=progress).run()
-    connection.close_if_unusable_or_obsolete()
-    return result
+    return RunDelivery(attempt, now=now, sleep=sleep, progress=progress).run()
 
 
 def _pid():
