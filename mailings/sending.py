@@ -23,7 +23,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
@@ -140,10 +139,36 @@ class Template:
         return "".join(parts)
 
 
+SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+
+
 def _encode_header(value):
+    """RFC 2047 encoding, with a fast path for the short texts of subjects and names."""
     if value.isascii():
         return value
-    return Header(value, "utf-8").encode()
+    words, chunk, size = [], [], 0
+    for char in value:  # encoded words of at most 45 bytes stay within 75 characters
+        length = len(char.encode("utf-8"))
+        if size + length > 45:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    words.append("".join(chunk))
+    return "\r\n ".join(
+        f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words
+    )
+
+
+def _address(name, address):
+    """An address header value like formataddr(), without re-parsing the address."""
+    if not name:
+        return address
+    if name.isascii():
+        if SPECIALS.search(name):
+            name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
+        return f"{name} <{address}>"
+    return f"{_encode_header(name)} <{address}>"
 
 
 def _base64_lines(text):
@@ -187,6 +212,7 @@ class PreparedMessage:
         self.from_header = formataddr((name, address), charset="utf-8")
         self.domain = address.rpartition("@")[2] or "localhost"
         self.unsubscribe_prefix = site_url + reverse("unsubscribe", args=["TOKEN"]).replace("TOKEN/", "")
+        self.signer = signing.Signer(salt=UNSUBSCRIBE_SALT)
         self.run_id = run_id
         self.boundary = f"=_{uuid.uuid4().hex}"
 
@@ -202,7 +228,7 @@ class PreparedMessage:
         )
 
     def unsubscribe_url(self, client_id):
-        return f"{self.unsubscribe_prefix}{unsubscribe_token(client_id or 0)}/"
+        return f"{self.unsubscribe_prefix}{self.signer.sign(str(client_id or 0))}/"
 
     def build(self, recipient, date):
         """The message bytes for one recipient (CRLF line ends, ready for DATA)."""
@@ -210,7 +236,7 @@ class PreparedMessage:
         raw = {"full_name": recipient.full_name, "email": recipient.email, "unsubscribe_url": url}
         escaped = {key: html.escape(value) for key, value in raw.items()}
         subject = " ".join(self.subject.render(raw).split())
-        to = formataddr((recipient.full_name, recipient.email), charset="utf-8")
+        to = _address(recipient.full_name, recipient.email)
         boundary = self.boundary
         head = (
             f"From: {self.from_header}\r\n"
@@ -227,7 +253,7 @@ class PreparedMessage:
             f"--{boundary}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
             "Content-Transfer-Encoding: base64\r\n\r\n"
-        ).encode("ascii")
+        ).encode("utf-8")  # ASCII unless the address itself is internationalised
         middle = (
             f"--{boundary}\r\n"
             "Content-Type: text/html; charset=utf-8\r\n"
@@ -308,17 +334,11 @@ class SMTPTransport:
         """Send one message; returns the server's (code, reply) or raises TransportError."""
         smtp, step, payload_sent = self.smtp, "MAIL FROM", False
         try:
-            code, reply = smtp.mail(from_address)
-            if code != 250:
-                raise reply_error(code, reply, step)
-            step = "RCPT TO"
-            code, reply = smtp.rcpt(to_address)
-            if code not in (250, 251):
-                raise reply_error(code, reply, step)
-            step = "DATA"
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                raise reply_error(code, reply, step)
+            envelope = self._envelope_commands(from_address, to_address)
+            if smtp.does_esmtp and smtp.has_extn("pipelining"):
+                step = self._pipelined_envelope(envelope)
+            else:
+                step = self._envelope(envelope)
             step = _("end of data")
             smtp.send(re.sub(rb"(?m)^\.", b"..", data) + b".\r\n")
             payload_sent = True
@@ -335,6 +355,51 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             raise network_error(exc, step, payload_sent=payload_sent) from exc
+
+    def _envelope_commands(self, from_address, to_address):
+        """MAIL, RCPT, DATA as bytes; an address the server cannot take is a permanent failure."""
+        options = ""
+        if not (from_address.isascii() and to_address.isascii()):
+            if not self.smtp.has_extn("smtputf8"):
+                raise TransportError(_("The address has non-ASCII characters and the server lacks SMTPUTF8"),
+                                     permanent=True)
+            options = " SMTPUTF8"
+        return [
+            (f"MAIL FROM:<{from_address}>{options}\r\n".encode(), "MAIL FROM", (250,)),
+            (f"RCPT TO:<{to_address}>\r\n".encode(), "RCPT TO", (250, 251)),
+            (b"DATA\r\n", "DATA", (354,)),
+        ]
+
+    def _envelope(self, commands):
+        """One command, one reply (servers without PIPELINING)."""
+        for command, step, expected in commands:
+            self.smtp.send(command)
+            code, reply = self.smtp.getreply()
+            if code not in expected:
+                raise reply_error(code, reply, step)
+        return step
+
+    def _pipelined_envelope(self, commands):
+        """RFC 2920: the three commands in one write, then their three replies in order."""
+        self.smtp.send(b"".join(command for command, _step, _expected in commands))
+        replies = []
+        for _command, step, expected in commands:
+            try:
+                replies.append((self.smtp.getreply(), step, expected))
+            except smtplib.SMTPServerDisconnected:
+                if replies and replies[-1][0][0] not in replies[-1][2]:
+                    (code, reply), failed_step, _ = replies[-1]
+                    raise reply_error(code, reply, failed_step) from None
+                raise
+        failure = next(((r, step) for r, step, expected in replies if r[0] not in expected), None)
+        if failure:
+            if replies[-1][0][0] == 354:
+                # The server opened DATA although the envelope failed: close it empty.
+                self.smtp.send(b".\r\n")
+                self.smtp.getreply()
+            (code, reply), step = failure
+            raise reply_error(code, reply, step)
+        return "DATA"
 
 
 class RateLimiter:
