@@ -414,6 +414,7 @@ def pause_run(*, attempt, until, reason, response):
         )
     attempt.status = AttemptStatus.PAUSED
     attempt.server_response = response[:2000]
+    _invalidate_caches(attempt.mailing_id)
 
 
 def run_finished(*, attempt):

@@ -526,8 +526,9 @@ class Paused(Exception):
 class RunDelivery:
     """Delivers one attempt; instantiated per run (holds the connection and counters)."""
 
-    def __init__(self, attempt, *, now, sleep, progress):
+    def __init__(self, attempt, *, now, sleep, progress, budget=None):
         self.attempt = attempt
+        self.deadline = time.monotonic() + budget if budget else None
         self.now, self.sleep, self.progress = now, sleep, progress
         self.transport = SMTPTransport.from_settings()
         self.message = PreparedMessage.for_attempt(attempt)
@@ -620,6 +621,8 @@ class RunDelivery:
                 reason = scheduling.stop_reason(attempt.mailing_id)
                 if reason:
                     return self.stop(reason)
+                if self.deadline and time.monotonic() > self.deadline:
+                    return self.hand_over()
                 batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE)
                 if not batch:
                     break
@@ -629,6 +632,16 @@ class RunDelivery:
         finally:
             self.transport.close()
         return self.end_of_pass()
+
+    def hand_over(self):
+        """Close to the task time limit: continue in a fresh task instead of being killed
+        mid-batch (which would leave a batch 'unknown')."""
+        Attempt.objects.filter(pk=self.attempt.pk, status=AttemptStatus.RUNNING).update(status=AttemptStatus.PAUSED)
+        attempt_id = self.attempt.pk
+        transaction.on_commit(lambda: scheduling.enqueue("mailings.tasks.resume_attempt", attempt_id))
+        self.attempt.status = AttemptStatus.PAUSED
+        logger.info("attempt %s: handed over to a new task before the time limit", attempt_id)
+        return self.attempt
 
     def stop(self, reason):
         text = _("Stopped before the next batch: %(reason)s.") % {"reason": reason}
@@ -719,13 +732,20 @@ def _replies_from_rows(attempt):
     return (f"{last[0]} {last[1]}" if last else ""), failures
 
 
-def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None):
-    """Deliver a claimed (or resumed) run until it finishes, pauses or is stopped."""
+def task_budget():
+    """Seconds a run may use in one django-q2 task before handing over (its timeout minus a margin)."""
+    timeout = settings.Q_CLUSTER.get("timeout")
+    return max(timeout * 0.8, timeout - 120) if timeout else None
+
+
+def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None):
+    """Deliver a claimed (or resumed) run until it finishes, pauses, is stopped or its time
+    ``budget`` (seconds) is spent."""
     attempt = Attempt.objects.select_related("mailing__message", "mailing__owner").get(pk=attempt.pk)
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
     logger.info("attempt %s: delivering in pid %s", attempt.pk, _pid())
-    return RunDelivery(attempt, now=now, sleep=sleep, progress=progress).run()
+    return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()
 
 
 def _pid():

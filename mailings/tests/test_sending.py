@@ -401,3 +401,18 @@ def test_an_internationalised_address_goes_out_with_smtputf8(alice, smtp_server)
 
     assert attempt.sent == 1
     assert smtp_server.recipients() == ["иван@пример.рф"]
+
+
+def test_a_run_near_the_task_time_limit_hands_over_to_a_new_task(alice, smtp_server, sync_queue,
+                                                                 django_capture_on_commit_callbacks):
+    mailing = make_mailing(alice, 3)
+    scheduling.mailing_saved(mailing=mailing)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        handed = sending.deliver(attempt, budget=1e-9)  # the budget is spent before the first batch
+
+    assert handed.status == AttemptStatus.PAUSED and len(callbacks) == 1
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.SUCCESS  # the new task (run inline here) finished it
+    assert sorted(smtp_server.recipients()) == [f"c{i:05d}@example.org" for i in range(3)]
