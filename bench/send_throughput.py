@@ -119,26 +119,46 @@ def worker(mailing_id, port):
     }))
 
 
-def reference(count, port):
-    """Plain smtplib: ``count`` pre-built messages over one connection to the same sink."""
-    import smtplib
+def prebuilt_messages(count):
+    """``count`` ready-to-send messages like the mailing's (built once, specialised by replace:
+    how they are built is not measured)."""
     from email.message import EmailMessage
 
-    messages = []
-    for i in range(count):
-        message = EmailMessage()
-        message["From"] = "noreply@example.com"
-        message["To"] = f"r{i:06d}@example.net"
-        message["Subject"] = f"Новости для Получатель {i}"
-        message.set_content(f"Здравствуйте, Получатель {i}! " + "Текст новости. " * 40)
-        message.add_alternative(f"<h1>Здравствуйте, Получатель {i}!</h1><p>" + "Текст новости. " * 40 + "</p>",
-                                subtype="html")
-        messages.append((message["To"], message.as_bytes()))
+    template = EmailMessage()
+    template["From"] = "noreply@example.com"
+    template["To"] = "RCPT"
+    template["Subject"] = "Новости для NAME"
+    template.set_content("Здравствуйте, NAME! " + "Текст новости. " * 40)
+    template.add_alternative("<h1>Здравствуйте, NAME!</h1><p>" + "Текст новости. " * 40 + "</p>", subtype="html")
+    raw = template.as_bytes()
+    return [(f"r{i:06d}@example.net", raw.replace(b"RCPT", f"r{i:06d}@example.net".encode()))
+            for i in range(count)]
+
+
+def reference(messages, port):
+    """Plain smtplib: the pre-built messages over one connection to the same sink."""
+    import smtplib
+
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
         for to, data in messages:
             smtp.sendmail("noreply@example.com", [to], data)
     return time.perf_counter() - started
+
+
+def mailing_run(size, port, database_url):
+    """One mailing of ``size`` recipients delivered by a fresh worker process."""
+    from django.db import connections
+
+    mailing_id = create_mailing(size)
+    connections.close_all()
+    output = subprocess.run(
+        [sys.executable, __file__, "--worker", str(mailing_id), "--port", str(port), "--database-url", database_url],
+        capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
+    ).stdout
+    run = json.loads(output.strip().splitlines()[-1])
+    assert run["sent"] == size, run
+    return run
 
 
 def main():
@@ -163,23 +183,23 @@ def main():
     print(f"sink: {sink} on 127.0.0.1:{port}; database: {db}; machine: {os.cpu_count()} CPUs, {platform_name()}")
     try:
         for size in [int(s) for s in args.sizes.split(",")]:
-            mailing_id = create_mailing(size)
-            from django.db import connections
-
-            connections.close_all()
-            output = subprocess.run(
-                [sys.executable, __file__, "--worker", str(mailing_id), "--port", str(port),
-                 "--database-url", database_url],
-                capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
-            ).stdout
-            run = json.loads(output.strip().splitlines()[-1])
-            assert run["sent"] == size, run
-            ref_seconds = reference(size, port)
+            # The machine may be shared: interleave the two measurements and keep the best
+            # of each (three rounds up to 10,000 recipients, one above).
+            messages = prebuilt_messages(size)
+            runs, references = [], []
+            for _ in range(3 if size <= 10000 else 1):
+                runs.append(mailing_run(size, port, database_url))
+                references.append(reference(messages, port))
+            del messages
+            run = min(runs, key=lambda r: r["seconds"])
+            ref_seconds = min(references)
             ours, ref = size / run["seconds"], size / ref_seconds
             print(
                 f"{size:>7} recipients: mailing run {ours:7.0f} msg/s ({run['seconds']:.1f} s, DB included) | "
                 f"plain smtplib {ref:7.0f} msg/s ({ref_seconds:.1f} s) | ratio {ours / ref:.2f} | "
                 f"worker peak RSS {run['rss_peak_kb'] / 1024:.0f} MB (after start-up {run['rss_before_kb'] / 1024:.0f} MB)"
+                f" | rounds {len(runs)}",
+                flush=True,
             )
     finally:
         stop_sink()
