@@ -50,6 +50,7 @@ class Behaviour:
     data_reply: str = ""
     garbage: bool = False
     drop_during_data: bool = False
+    pipelining: bool = True  # advertise PIPELINING (RFC 2920), as production servers do
 
 
 GARBAGE = "\x00\xff\xfe garbage that is no SMTP reply"
@@ -58,6 +59,12 @@ GARBAGE = "\x00\xff\xfe garbage that is no SMTP reply"
 class Handler:
     def __init__(self, server):
         self.server = server
+
+    async def handle_EHLO(self, smtp_server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.server.behaviour.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # aiosmtpd reads pipelined commands in order
+        return responses
 
     async def handle_RCPT(self, smtp_server, session, envelope, address, rcpt_options):
         reply = self.server.behaviour.reject_rcpt.get(address.lower())

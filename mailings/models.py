@@ -274,7 +274,11 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["attempt", "client"], name="delivery_one_per_client"),
         ]
-        indexes = [models.Index(fields=["attempt", "status"])]
+        indexes = [
+            models.Index(fields=["attempt", "status"]),
+            # Claiming a batch reads pending rows in id order after the last claimed id.
+            models.Index(fields=["attempt", "status", "id"], name="delivery_claim_idx"),
+        ]
 
     def __str__(self):
         return f"{self.email}: {self.get_status_display()}"

@@ -414,6 +414,7 @@ def pause_run(*, attempt, until, reason, response):
         )
     attempt.status = AttemptStatus.PAUSED
     attempt.server_response = response[:2000]
+    _invalidate_caches(attempt.mailing_id)
 
 
 def run_finished(*, attempt):
@@ -443,8 +444,20 @@ def enqueue(func, *args):
     return async_task(func, *args, task_name=f"{func.rsplit('.', 1)[-1]}{list(args)}"[:100])
 
 
+def schedule_unscheduled():
+    """Give a next run to mailings that never got one (loaded from fixtures, created in a
+    shell or by an import): the admin is not the only way mailings appear."""
+    pending = Mailing.objects.filter(next_run_at__isnull=True, status=MailingStatus.CREATED)
+    for mailing in pending.exclude(attempts__isnull=False):
+        mailing.next_run_at = compute_next_run(mailing)
+        if mailing.next_run_at is None:
+            mailing.status = MailingStatus.COMPLETED
+        mailing.save(update_fields=["next_run_at", "status", "updated_at"])
+
+
 def dispatch(*, now, enqueue_run, enqueue_resume, mailing_id=None):
     """Queue every run that is due and every run to resume; returns how many were queued."""
+    schedule_unscheduled()
     due, resumable = Mailing.objects.due(now), resumable_attempts(now)
     if mailing_id is not None:
         due, resumable = due.filter(pk=mailing_id), resumable.filter(mailing_id=mailing_id)

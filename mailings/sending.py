@@ -1,4 +1,4 @@
-"""Build mailing messages and deliver a run over SMTP (design §5, invariants 2-8).
+"""Deliver a run of a mailing over SMTP (design §5, invariants 2-8).
 
 One run (``Attempt``) is delivered batch by batch. Each batch of ``Delivery`` rows is
 claimed with a conditional UPDATE (pending -> sending) before any SMTP call, so two workers
@@ -6,335 +6,34 @@ never send the same row, and rows a killed worker left in 'sending' are recorded
 'unknown' instead of being sent twice. Results are written back per batch (few queries),
 over one SMTP connection reused for the batch, with ``EMAIL_TIMEOUT`` on every call.
 
-Failures are classified like healthchecks' transports: ``TransportError(permanent=...)``.
+Failures come classified from ``mailings.smtp`` (``TransportError(permanent=...)``).
 Permanent (5xx) replies fail the recipient; temporary ones (4xx, timeout, refused,
 disconnect) are retried later with backoff; after ``MAILING_CONNECT_RETRIES`` connection
 failures in a row the run pauses instead of hammering a dead server.
 """
-import base64
 import datetime
-import html
 import logging
-import re
-import smtplib
-import socket
-import ssl
+import os
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass
-from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate
 
 from django.conf import settings
-from django.core import signing
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mailings import scheduling
 from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
+from mailings.rendering import PreparedMessage, Recipient, client_id_from_token, unsubscribe_token
+from mailings.smtp import SMTPTransport, TransportError
 
 logger = logging.getLogger(__name__)
 
-UNSUBSCRIBE_SALT = "mailings.unsubscribe"
 FLUSH_EVERY = 2.0  # seconds: results and heartbeat are written at least this often
-
-
-# --- Errors -----------------------------------------------------------------------------
-
-
-class TransportError(Exception):
-    """A send that did not succeed, with what the server (or the network) said.
-
-    ``permanent``: retrying cannot help (5xx). ``connection``: the SMTP session is unusable
-    and must be reopened. ``maybe_delivered``: the whole message reached the server but its
-    verdict never came back (timeout after the final dot): it may have been accepted, so it
-    is recorded as 'unknown' and never resent.
-    """
-
-    def __init__(self, message, *, permanent=False, code=None, connection=False, maybe_delivered=False):
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.code = code
-        self.connection = connection
-        self.maybe_delivered = maybe_delivered
-
-    @property
-    def reply(self):
-        return f"{self.code} {self.message}" if self.code else self.message
-
-
-def _text(response):
-    if isinstance(response, bytes):
-        return response.decode("utf-8", "replace")
-    return str(response)
-
-
-def reply_error(code, response, step):
-    """TransportError for an SMTP reply that is not the expected success."""
-    text = _text(response).strip() or _("(empty reply)")
-    if code == -1 or code is None:
-        return TransportError(
-            _("Unintelligible reply to %(step)s: %(text)s") % {"step": step, "text": text[:300]},
-            connection=True,
-        )
-    return TransportError(text, code=code, permanent=500 <= code < 600, connection=code == 421)
-
-
-def _is_timeout(exc):
-    # smtplib turns a timeout while reading a reply into SMTPServerDisconnected; the
-    # original socket timeout stays in the exception's context.
-    return isinstance(exc, (socket.timeout, TimeoutError)) or isinstance(
-        exc.__context__, (socket.timeout, TimeoutError)
-    )
-
-
-def network_error(exc, step, *, payload_sent=False):
-    """TransportError for a timeout, refusal or disconnect."""
-    if _is_timeout(exc):
-        if payload_sent:
-            text = _("Timed out waiting for the server's verdict after the message was sent")
-            return TransportError(text, connection=True, maybe_delivered=True)
-        text = _("Timed out during %(step)s") % {"step": step}
-    elif isinstance(exc, ConnectionRefusedError):
-        text = _("Connection refused")
-    elif isinstance(exc, smtplib.SMTPServerDisconnected):
-        text = _("The server closed the connection during %(step)s") % {"step": step}
-    else:
-        text = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
-    return TransportError(text, connection=True)
-
-
-# --- Messages ---------------------------------------------------------------------------
-
-PLACEHOLDER = re.compile(r"\{\{\s*(full_name|email|unsubscribe_url)\s*\}\}")
-BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|h[1-6]|li|tr|blockquote)>")
-TAG = re.compile(r"<[^>]+>")
-LINK = re.compile(r'(?is)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>')
-
-
-def html_to_text(body):
-    """A readable plain-text part derived from the message's sanitised HTML."""
-    text = LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(1) != m.group(2) else m.group(2), body)
-    text = re.sub(r"(?i)<li[^>]*>", "- ", text)
-    text = BLOCK_END.sub("\n", text)
-    text = html.unescape(TAG.sub("", text))
-    lines = [line.strip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-class Template:
-    """A text split once around its placeholders; ``render`` is a join, no parsing."""
-
-    def __init__(self, text):
-        self.parts = PLACEHOLDER.split(text)
-
-    def render(self, values):
-        parts = self.parts[:]
-        for index in range(1, len(parts), 2):
-            parts[index] = values[parts[index]]
-        return "".join(parts)
-
-
-def _encode_header(value):
-    if value.isascii():
-        return value
-    return Header(value, "utf-8").encode()
-
-
-def _base64_lines(text):
-    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
-
-
-def unsubscribe_token(client_id):
-    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign(str(client_id))
-
-
-def client_id_from_token(token):
-    """The client id a token was made for; raises signing.BadSignature when forged."""
-    value = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign(token)
-    if not value.isdigit():
-        raise signing.BadSignature("not a client id")
-    return int(value)
-
-
-@dataclass
-class Recipient:
-    delivery_id: int
-    client_id: int | None
-    email: str
-    full_name: str
-    unsubscribed: bool
-    tries: int
-
-
-class PreparedMessage:
-    """A mailing's message rendered once per run; ``build`` specialises it per recipient."""
-
-    def __init__(self, *, subject, body, from_email, site_url, run_id):
-        footer_html = _('<p style="color:#888;font-size:12px">You receive this because you are on our list. '
-                        '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')
-        footer_text = _("To unsubscribe, open: {{ unsubscribe_url }}")
-        self.subject = Template(subject)
-        self.html = Template(f"<!DOCTYPE html><html><body>{body}{footer_html}</body></html>")
-        self.text = Template(f"{html_to_text(body)}\n\n--\n{footer_text}\n")
-        name, address = parseaddr(from_email)
-        self.from_address = address
-        self.from_header = formataddr((name, address), charset="utf-8")
-        self.domain = address.rpartition("@")[2] or "localhost"
-        self.unsubscribe_prefix = site_url + reverse("unsubscribe", args=["TOKEN"]).replace("TOKEN/", "")
-        self.run_id = run_id
-        self.boundary = f"=_{uuid.uuid4().hex}"
-
-    @classmethod
-    def for_attempt(cls, attempt):
-        message = attempt.mailing.message
-        return cls(
-            subject=message.subject,
-            body=message.body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            site_url=settings.SITE_URL,
-            run_id=attempt.pk,
-        )
-
-    def unsubscribe_url(self, client_id):
-        return f"{self.unsubscribe_prefix}{unsubscribe_token(client_id or 0)}/"
-
-    def build(self, recipient, date):
-        """The message bytes for one recipient (CRLF line ends, ready for DATA)."""
-        url = self.unsubscribe_url(recipient.client_id)
-        raw = {"full_name": recipient.full_name, "email": recipient.email, "unsubscribe_url": url}
-        escaped = {key: html.escape(value) for key, value in raw.items()}
-        subject = " ".join(self.subject.render(raw).split())
-        to = formataddr((recipient.full_name, recipient.email), charset="utf-8")
-        boundary = self.boundary
-        head = (
-            f"From: {self.from_header}\r\n"
-            f"To: {to}\r\n"
-            f"Subject: {_encode_header(subject)}\r\n"
-            f"Date: {date}\r\n"
-            f"Message-ID: <run{self.run_id}.{recipient.delivery_id}@{self.domain}>\r\n"
-            f"List-Unsubscribe: <{url}>\r\n"
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-            "Precedence: bulk\r\n"
-            "MIME-Version: 1.0\r\n"
-            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
-            "\r\n"
-            f"--{boundary}\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n"
-        ).encode("ascii")
-        middle = (
-            f"--{boundary}\r\n"
-            "Content-Type: text/html; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n"
-        ).encode("ascii")
-        tail = f"--{boundary}--\r\n".encode("ascii")
-        return b"".join(
-            (head, _base64_lines(self.text.render(raw)), middle,
-             _base64_lines(self.html.render(escaped)), tail)
-        )
-
-
-# --- SMTP -------------------------------------------------------------------------------
-
-
-class SMTPTransport:
-    """One SMTP session, opened lazily and reused; every call has ``EMAIL_TIMEOUT``."""
-
-    def __init__(self, *, host, port, timeout, username="", password="", use_tls=False, use_ssl=False):
-        self.host, self.port, self.timeout = host, port, timeout
-        self.username, self.password = username, password
-        self.use_tls, self.use_ssl = use_tls, use_ssl
-        self.smtp = None
-
-    @classmethod
-    def from_settings(cls):
-        return cls(
-            host=settings.EMAIL_HOST,
-            port=settings.EMAIL_PORT,
-            timeout=settings.EMAIL_TIMEOUT,
-            username=settings.EMAIL_HOST_USER,
-            password=settings.EMAIL_HOST_PASSWORD,
-            use_tls=settings.EMAIL_USE_TLS,
-            use_ssl=settings.EMAIL_USE_SSL,
-        )
-
-    def open(self):
-        if self.smtp is not None:
-            return
-        step = _("connect")
-        try:
-            if self.use_ssl:
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            step = "EHLO"
-            smtp.ehlo()
-            if self.use_tls:
-                step = "STARTTLS"
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if self.username:
-                step = "AUTH"
-                smtp.login(self.username, self.password)
-        except smtplib.SMTPResponseException as exc:
-            raise reply_error(exc.smtp_code, exc.smtp_error, step) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise network_error(exc, step) from exc
-        self.smtp = smtp
-
-    def close(self):
-        smtp, self.smtp = self.smtp, None
-        if smtp is None:
-            return
-        try:
-            smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            smtp.close()
-
-    def _reset(self):
-        try:
-            self.smtp.rset()
-        except (OSError, smtplib.SMTPException):
-            self.close()
-
-    def send(self, from_address, to_address, data):
-        """Send one message; returns the server's (code, reply) or raises TransportError."""
-        smtp, step, payload_sent = self.smtp, "MAIL FROM", False
-        try:
-            code, reply = smtp.mail(from_address)
-            if code != 250:
-                raise reply_error(code, reply, step)
-            step = "RCPT TO"
-            code, reply = smtp.rcpt(to_address)
-            if code not in (250, 251):
-                raise reply_error(code, reply, step)
-            step = "DATA"
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                raise reply_error(code, reply, step)
-            step = _("end of data")
-            smtp.send(re.sub(rb"(?m)^\.", b"..", data) + b".\r\n")
-            payload_sent = True
-            code, reply = smtp.getreply()
-            if code != 250:
-                raise reply_error(code, reply, step)
-            return code, _text(reply)
-        except TransportError as error:
-            if error.connection:
-                self.close()
-            else:
-                self._reset()
-            raise
-        except (OSError, smtplib.SMTPException) as exc:
-            self.close()
-            raise network_error(exc, step, payload_sent=payload_sent) from exc
+# Kept importable from here: the unsubscribe view and tests use them through this module.
+__all__ = ["TransportError", "client_id_from_token", "deliver", "unsubscribe_token"]
 
 
 class RateLimiter:
@@ -358,16 +57,18 @@ class RateLimiter:
 # --- Claiming and recording -------------------------------------------------------------
 
 
-def claim_batch(attempt_id, size):
+def claim_batch(attempt_id, size, after_id=0):
     """Mark up to ``size`` pending rows 'sending' and return them; [] when none is left.
 
     On PostgreSQL, SKIP LOCKED gives concurrent claimers disjoint rows; on SQLite the
     write transaction is exclusive. The conditional UPDATE is the final guard either way.
+    ``after_id`` is keyset pagination: without it each batch would scan past every row
+    already done (quadratic on a 100,000-recipient run).
     """
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(attempt_id=attempt_id, status=DeliveryStatus.PENDING)
+            .filter(attempt_id=attempt_id, status=DeliveryStatus.PENDING, pk__gt=after_id)
             .order_by("pk")
             .values_list("pk", "client_id", "email", "client__full_name", "client__unsubscribed_at", "tries")[:size]
         )
@@ -461,8 +162,10 @@ class Paused(Exception):
 class RunDelivery:
     """Delivers one attempt; instantiated per run (holds the connection and counters)."""
 
-    def __init__(self, attempt, *, now, sleep, progress):
+    def __init__(self, attempt, *, now, sleep, progress, budget=None):
         self.attempt = attempt
+        self.deadline = time.monotonic() + budget if budget else None
+        self.after_id = 0  # rows up to here were claimed by this run
         self.now, self.sleep, self.progress = now, sleep, progress
         self.transport = SMTPTransport.from_settings()
         self.message = PreparedMessage.for_attempt(attempt)
@@ -555,15 +258,28 @@ class RunDelivery:
                 reason = scheduling.stop_reason(attempt.mailing_id)
                 if reason:
                     return self.stop(reason)
-                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE)
+                if self.deadline and time.monotonic() > self.deadline:
+                    return self.hand_over()
+                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id)
                 if not batch:
                     break
+                self.after_id = batch[-1].delivery_id
                 self.run_batch(batch)
         except Paused as paused:
             return self.pause_for_server(paused.error)
         finally:
             self.transport.close()
         return self.end_of_pass()
+
+    def hand_over(self):
+        """Close to the task time limit: continue in a fresh task instead of being killed
+        mid-batch (which would leave a batch 'unknown')."""
+        Attempt.objects.filter(pk=self.attempt.pk, status=AttemptStatus.RUNNING).update(status=AttemptStatus.PAUSED)
+        attempt_id = self.attempt.pk
+        transaction.on_commit(lambda: scheduling.enqueue("mailings.tasks.resume_attempt", attempt_id))
+        self.attempt.status = AttemptStatus.PAUSED
+        logger.info("attempt %s: handed over to a new task before the time limit", attempt_id)
+        return self.attempt
 
     def stop(self, reason):
         text = _("Stopped before the next batch: %(reason)s.") % {"reason": reason}
@@ -654,18 +370,17 @@ def _replies_from_rows(attempt):
     return (f"{last[0]} {last[1]}" if last else ""), failures
 
 
-def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None):
-    """Deliver a claimed (or resumed) run until it finishes, pauses or is stopped."""
+def task_budget():
+    """Seconds a run may use in one django-q2 task before handing over (its timeout minus a margin)."""
+    timeout = settings.Q_CLUSTER.get("timeout")
+    return max(timeout * 0.8, timeout - 120) if timeout else None
+
+
+def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None):
+    """Deliver a claimed (or resumed) run until it finishes, pauses, is stopped or its time
+    ``budget`` (seconds) is spent."""
     attempt = Attempt.objects.select_related("mailing__message", "mailing__owner").get(pk=attempt.pk)
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
-    logger.info("attempt %s: delivering in pid %s", attempt.pk, _pid())
-    result = RunDelivery(attempt, now=now, sleep=sleep, progress=progress).run()
-    connection.close_if_unusable_or_obsolete()
-    return result
-
-
-def _pid():
-    import os
-
-    return os.getpid()
+    logger.info("attempt %s: delivering in pid %s", attempt.pk, os.getpid())
+    return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()

@@ -11,6 +11,11 @@ from django.utils.dateparse import parse_datetime
 from mailings import scheduling, sending
 
 
+def _budget(progress):
+    # The foreground command (which passes a progress bar) has no task time limit.
+    return None if progress else sending.task_budget()
+
+
 def _moment(value):
     return parse_datetime(value) if isinstance(value, str) else value
 
@@ -20,7 +25,7 @@ def run_mailing(mailing_id, expected=None, progress=None):
     attempt = scheduling.claim_scheduled_run(
         mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
     )
-    return sending.deliver(attempt, progress=progress) if attempt else None
+    return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
 def run_extra(mailing_id, kind, scheduled_for, progress=None):
@@ -28,17 +33,17 @@ def run_extra(mailing_id, kind, scheduled_for, progress=None):
     attempt = scheduling.claim_extra_run(
         mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now()
     )
-    return sending.deliver(attempt, progress=progress) if attempt else None
+    return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
 def send_test(mailing_id, email):
     attempt = scheduling.claim_test_run(mailing_id=mailing_id, email=email, now=timezone.now())
-    return sending.deliver(attempt) if attempt else None
+    return sending.deliver(attempt, budget=sending.task_budget()) if attempt else None
 
 
 def resume_attempt(attempt_id, progress=None):
     attempt = scheduling.claim_resume(attempt_id=attempt_id, now=timezone.now())
-    return sending.deliver(attempt, progress=progress) if attempt else None
+    return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
 def kick_mailing(mailing_id):

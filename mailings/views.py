@@ -7,7 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from mailings.models import Client
-from mailings.sending import client_id_from_token
+from mailings.rendering import client_id_from_token
 
 
 def unsubscribe_client(client, *, now):

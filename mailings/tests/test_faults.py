@@ -87,10 +87,12 @@ def run_and_check_pages(client, owner, mailing, attempt, server):
 
 
 @pytest.mark.parametrize("mode", ["greeting", "refused", "421"])
-def test_a_server_that_cannot_be_reached_pauses_the_run_which_resumes_later(client, owner, faulty, mode):
+def test_a_server_that_cannot_be_reached_pauses_the_run_which_resumes_later(client, owner, faulty, mode, settings):
     mailing, attempt = start_run(owner)
     if mode == "greeting":
-        faulty.behaviour.greeting_delay = 3
+        # Three 3-second timeouts: a window wide enough for the page requests on a busy machine.
+        settings.EMAIL_TIMEOUT = 3
+        faulty.behaviour.greeting_delay = 5
     elif mode == "refused":
         faulty.refuse_connections()
     else:
@@ -177,10 +179,11 @@ def test_chosen_recipients_refused_with_550_are_failed_and_a_retry_delivers_them
     assert_everyone_once(faulty)
 
 
-def test_a_server_slow_to_accept_the_data_leaves_unknown_and_never_a_duplicate(client, owner, faulty):
+def test_a_server_slow_to_accept_the_data_leaves_unknown_and_never_a_duplicate(client, owner, faulty, settings):
     """A timeout after the final dot may hide an accepted message: 'unknown', never resent."""
     mailing, attempt = start_run(owner)
-    faulty.behaviour.delay = 2  # the server accepts, but only after the client gave up
+    settings.EMAIL_TIMEOUT = 3
+    faulty.behaviour.delay = 4  # the server accepts, but answers only after the client gave up
 
     run_and_check_pages(client, owner, mailing, attempt, faulty)
 

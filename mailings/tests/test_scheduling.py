@@ -231,3 +231,17 @@ def test_changing_a_completed_mailing_to_run_again_reopens_it(alice, smtp_server
     mailing.refresh_from_db()
     assert mailing.status == MailingStatus.RUNNING
     assert mailing.next_run_at == start + datetime.timedelta(days=1)
+
+
+def test_mailings_that_never_went_through_the_admin_are_scheduled_by_the_dispatcher(alice, smtp_server):
+    """Demo fixtures, a shell or an import create mailings without next_run_at: they still go."""
+    due = make_mailing(alice, 1)
+    future = make_mailing(alice, 1, start_at=timezone.now() + datetime.timedelta(days=1), domain="f.example.org")
+    assert due.next_run_at is None and future.next_run_at is None
+    queued = []
+
+    scheduling.dispatch(now=timezone.now(), enqueue_run=queued.append, enqueue_resume=queued.append)
+
+    assert queued == [due.pk]
+    future.refresh_from_db()
+    assert future.next_run_at == future.start_at

@@ -369,3 +369,50 @@ def test_tasks_take_ids_and_do_nothing_for_a_run_already_taken(alice, smtp_serve
 
     assert first.sent == 1 and second is None
     assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-command-at-a-time"])
+def test_both_envelope_styles_report_each_recipient_truthfully(alice, smtp_server, pipelining):
+    smtp_server.behaviour.pipelining = pipelining
+    smtp_server.behaviour.reject_rcpt = {
+        "c00001@example.org": "550 5.1.1 No such user",
+        "c00002@example.org": "450 4.2.1 Mailbox busy",
+    }
+    mailing = make_mailing(alice, 4)
+
+    attempt = run_now(mailing)
+
+    rows = dict(Delivery.objects.filter(attempt=attempt).values_list("email", "smtp_code"))
+    statuses = dict(Delivery.objects.filter(attempt=attempt).values_list("email", "status"))
+    assert rows == {"c00000@example.org": 250, "c00001@example.org": 550,
+                    "c00002@example.org": 450, "c00003@example.org": 250}
+    assert statuses["c00001@example.org"] == DeliveryStatus.FAILED
+    assert statuses["c00002@example.org"] == DeliveryStatus.DEFERRED
+    assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00003@example.org"]
+
+
+def test_an_internationalised_address_goes_out_with_smtputf8(alice, smtp_server):
+    from mailings.models import Client
+
+    mailing = make_mailing(alice, 0)
+    mailing.clients.add(Client.objects.create(owner=alice, email="иван@пример.рф", full_name="Иван"))
+
+    attempt = run_now(mailing)
+
+    assert attempt.sent == 1
+    assert smtp_server.recipients() == ["иван@пример.рф"]
+
+
+def test_a_run_near_the_task_time_limit_hands_over_to_a_new_task(alice, smtp_server, sync_queue,
+                                                                 django_capture_on_commit_callbacks):
+    mailing = make_mailing(alice, 3)
+    scheduling.mailing_saved(mailing=mailing)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        handed = sending.deliver(attempt, budget=1e-9)  # the budget is spent before the first batch
+
+    assert handed.status == AttemptStatus.PAUSED and len(callbacks) == 1
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.SUCCESS  # the new task (run inline here) finished it
+    assert sorted(smtp_server.recipients()) == [f"c{i:05d}@example.org" for i in range(3)]

@@ -1,0 +1,209 @@
+"""SMTP transport with a timeout on every call, and failures classified as the server put them.
+
+Like healthchecks' transports, every failure is a ``TransportError(permanent=...)``: callers
+tell a temporary failure (4xx, timeout, refusal, disconnect) from a permanent one (5xx)
+without knowing smtplib's exception zoo. When the server offers PIPELINING (RFC 2920), the
+envelope of a message costs one round trip instead of three.
+"""
+import re
+import smtplib
+import socket
+import ssl
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+class TransportError(Exception):
+    """A send that did not succeed, with what the server (or the network) said.
+
+    ``permanent``: retrying cannot help (5xx). ``connection``: the SMTP session is unusable
+    and must be reopened. ``maybe_delivered``: the whole message reached the server but its
+    verdict never came back (timeout after the final dot): it may have been accepted, so it
+    is recorded as 'unknown' and never resent.
+    """
+
+    def __init__(self, message, *, permanent=False, code=None, connection=False, maybe_delivered=False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.code = code
+        self.connection = connection
+        self.maybe_delivered = maybe_delivered
+
+    @property
+    def reply(self):
+        return f"{self.code} {self.message}" if self.code else self.message
+
+
+def _text(response):
+    if isinstance(response, bytes):
+        return response.decode("utf-8", "replace")
+    return str(response)
+
+
+def reply_error(code, response, step):
+    """TransportError for an SMTP reply that is not the expected success."""
+    text = _text(response).strip() or _("(empty reply)")
+    if code == -1 or code is None:
+        return TransportError(
+            _("Unintelligible reply to %(step)s: %(text)s") % {"step": step, "text": text[:300]},
+            connection=True,
+        )
+    return TransportError(text, code=code, permanent=500 <= code < 600, connection=code == 421)
+
+
+def _is_timeout(exc):
+    # smtplib turns a timeout while reading a reply into SMTPServerDisconnected; the
+    # original socket timeout stays in the exception's context.
+    return isinstance(exc, (socket.timeout, TimeoutError)) or isinstance(
+        exc.__context__, (socket.timeout, TimeoutError)
+    )
+
+
+def network_error(exc, step, *, payload_sent=False):
+    """TransportError for a timeout, refusal or disconnect."""
+    if _is_timeout(exc):
+        if payload_sent:
+            text = _("Timed out waiting for the server's verdict after the message was sent")
+            return TransportError(text, connection=True, maybe_delivered=True)
+        text = _("Timed out during %(step)s") % {"step": step}
+    elif isinstance(exc, ConnectionRefusedError):
+        text = _("Connection refused")
+    elif isinstance(exc, smtplib.SMTPServerDisconnected):
+        text = _("The server closed the connection during %(step)s") % {"step": step}
+    else:
+        text = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+    return TransportError(text, connection=True)
+
+
+class SMTPTransport:
+    """One SMTP session, opened lazily and reused; every call has ``EMAIL_TIMEOUT``."""
+
+    def __init__(self, *, host, port, timeout, username="", password="", use_tls=False, use_ssl=False):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.username, self.password = username, password
+        self.use_tls, self.use_ssl = use_tls, use_ssl
+        self.smtp = None
+
+    @classmethod
+    def from_settings(cls):
+        return cls(
+            host=settings.EMAIL_HOST,
+            port=settings.EMAIL_PORT,
+            timeout=settings.EMAIL_TIMEOUT,
+            username=settings.EMAIL_HOST_USER,
+            password=settings.EMAIL_HOST_PASSWORD,
+            use_tls=settings.EMAIL_USE_TLS,
+            use_ssl=settings.EMAIL_USE_SSL,
+        )
+
+    def open(self):
+        if self.smtp is not None:
+            return
+        step = _("connect")
+        try:
+            if self.use_ssl:
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            step = "EHLO"
+            smtp.ehlo()
+            if self.use_tls:
+                step = "STARTTLS"
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if self.username:
+                step = "AUTH"
+                smtp.login(self.username, self.password)
+        except smtplib.SMTPResponseException as exc:
+            raise reply_error(exc.smtp_code, exc.smtp_error, step) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise network_error(exc, step) from exc
+        self.smtp = smtp
+
+    def close(self):
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    def _reset(self):
+        try:
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def send(self, from_address, to_address, data):
+        """Send one message; returns the server's (code, reply) or raises TransportError."""
+        smtp, step, payload_sent = self.smtp, "MAIL FROM", False
+        try:
+            envelope = self._envelope_commands(from_address, to_address)
+            if smtp.does_esmtp and smtp.has_extn("pipelining"):
+                step = self._pipelined_envelope(envelope)
+            else:
+                step = self._envelope(envelope)
+            step = _("end of data")
+            smtp.send(re.sub(rb"(?m)^\.", b"..", data) + b".\r\n")
+            payload_sent = True
+            code, reply = smtp.getreply()
+            if code != 250:
+                raise reply_error(code, reply, step)
+            return code, _text(reply)
+        except TransportError as error:
+            if error.connection:
+                self.close()
+            else:
+                self._reset()
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise network_error(exc, step, payload_sent=payload_sent) from exc
+
+    def _envelope_commands(self, from_address, to_address):
+        """MAIL, RCPT, DATA as bytes; an address the server cannot take is a permanent failure."""
+        options = ""
+        if not (from_address.isascii() and to_address.isascii()):
+            if not self.smtp.has_extn("smtputf8"):
+                raise TransportError(_("The address has non-ASCII characters and the server lacks SMTPUTF8"),
+                                     permanent=True)
+            options = " SMTPUTF8"
+        return [
+            (f"MAIL FROM:<{from_address}>{options}\r\n".encode(), "MAIL FROM", (250,)),
+            (f"RCPT TO:<{to_address}>\r\n".encode(), "RCPT TO", (250, 251)),
+            (b"DATA\r\n", "DATA", (354,)),
+        ]
+
+    def _envelope(self, commands):
+        """One command, one reply (servers without PIPELINING)."""
+        for command, step, expected in commands:
+            self.smtp.send(command)
+            code, reply = self.smtp.getreply()
+            if code not in expected:
+                raise reply_error(code, reply, step)
+        return step
+
+    def _pipelined_envelope(self, commands):
+        """RFC 2920: the three commands in one write, then their three replies in order."""
+        self.smtp.send(b"".join(command for command, _step, _expected in commands))
+        replies = []
+        for _command, step, expected in commands:
+            try:
+                replies.append((self.smtp.getreply(), step, expected))
+            except smtplib.SMTPServerDisconnected:
+                if replies and replies[-1][0][0] not in replies[-1][2]:
+                    (code, reply), failed_step, _ = replies[-1]
+                    raise reply_error(code, reply, failed_step) from None
+                raise
+        failure = next(((r, step) for r, step, expected in replies if r[0] not in expected), None)
+        if failure:
+            if replies[-1][0][0] == 354:
+                # The server opened DATA although the envelope failed: close it empty.
+                self.smtp.send(b".\r\n")
+                self.smtp.getreply()
+            (code, reply), step = failure
+            raise reply_error(code, reply, step)
+        return "DATA"
