@@ -1,5 +1,127 @@
-"""The admin start page (django-unfold dashboard callback)."""
+"""The admin start page (django-unfold dashboard callback).
+
+The figures come from ``mailings.stats.dashboard`` (aggregate queries, cached briefly);
+this module only shapes them for unfold's components: cards, a Chart.js line chart and
+tables. People without access to mailings (content managers) get no statistics at all.
+"""
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+from mailings import charts, stats
+from mailings.models import MailingStatus, Periodicity
+
+
+def shows_statistics(user):
+    return user.is_active and user.has_perm("mailings.view_mailing")
 
 
 def dashboard_callback(request, context):
+    if not shows_statistics(request.user):
+        context["stats"] = None
+        return context
+    data = stats.dashboard(request.user)
+    context["stats"] = {
+        **data,
+        "cards": summary_cards(data),
+        "status_cards": status_cards(data["by_status"]),
+        "daily_chart": charts.daily_chart(data["daily"]),
+        "chart_options": charts.options(stacked=False),
+        "next_runs_table": next_runs_table(data["next_runs"], data["sees_all"]),
+        "failures_table": failures_table(data["last_failures"]),
+    }
+    if data["sees_all"]:
+        context["stats"]["active_users_table"] = active_users_table(data["active_users"])
+        context["stats"]["paused_table"] = paused_table(data["paused"])
+    context["stats"]["scope_label"] = (
+        _("All users") if data["sees_all"] else _("Your mailings")
+    )
     return context
+
+
+def rate_text(rate):
+    return "—" if rate is None else f"{formats.number_format(rate, 1)} %"
+
+
+def summary_cards(data):
+    totals = data["totals"]
+    return [
+        {"title": _("Sent, last 30 days"), "value": formats.number_format(totals["sent"], force_grouping=True)},
+        {"title": _("Failed, last 30 days"), "value": formats.number_format(totals["failed"], force_grouping=True)},
+        {"title": _("Unknown, last 30 days"), "value": formats.number_format(totals["unknown"], force_grouping=True)},
+        {"title": _("Success rate"), "value": rate_text(totals["rate"])},
+    ]
+
+
+def status_cards(by_status):
+    labels = {**dict(MailingStatus.choices), "disabled": _("disabled")}
+    return [{"key": key, "title": labels[key], "value": by_status[key]} for key in labels]
+
+
+def local(moment):
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "—"
+
+
+def mailing_link(pk, subject):
+    url = reverse("admin:mailings_mailing_report", args=[pk])
+    return format_html('<a class="text-primary-600" href="{}">#{} {}</a>', url, pk, subject)
+
+
+def periodicity_label(value):
+    return dict(Periodicity.choices).get(value, value)
+
+
+def next_runs_table(rows, sees_all):
+    headers = [_("Mailing"), _("Next run"), _("Periodicity")]
+    if sees_all:
+        headers.append(_("Owner"))
+    return {
+        "headers": headers,
+        "rows": [
+            [mailing_link(row["pk"], row["message__subject"]), local(row["next_run_at"]), periodicity_label(row["periodicity"])]
+            + ([row["owner__email"]] if sees_all else [])
+            for row in rows
+        ],
+    }
+
+
+def failures_table(rows):
+    return {
+        "headers": [_("Time"), _("Recipient"), _("Mailing"), _("Server reply")],
+        "rows": [
+            [
+                local(row["sent_at"] or row["attempt__started_at"]),
+                row["email"],
+                mailing_link(row["attempt__mailing_id"], row["attempt__mailing__message__subject"]),
+                " ".join(filter(None, [str(row["smtp_code"] or ""), row["smtp_response"]])) or "—",
+            ]
+            for row in rows
+        ],
+    }
+
+
+def active_users_table(rows):
+    return {
+        "headers": [_("User"), _("Deliveries"), _("Sent"), _("Failed"), _("Success rate")],
+        "rows": [
+            [row["email"], row["total"], row["sent"], row["failed"], rate_text(row["rate"])]
+            for row in rows
+        ],
+    }
+
+
+def paused_table(rows):
+    return {
+        "headers": [_("Mailing"), _("Owner"), _("Paused until"), _("Reason")],
+        "rows": [
+            [
+                mailing_link(row["pk"], row["message__subject"]),
+                row["owner__email"],
+                local(row["paused_until"]),
+                row["pause_reason"] or "—",
+            ]
+            for row in rows
+        ],
+    }
+

@@ -1,5 +1,304 @@
-"""Statistics pages of a mailing (report, charts, export), mixed into MailingAdmin."""
+"""Statistics pages of a mailing (report, charts, export), mixed into MailingAdmin.
+
+``/admin/mailings/mailing/<id>/report/`` shows every run with its counts, a chart of the
+runs and the failed recipients with the server's reply; ``.../report/export/csv/`` and
+``.../report/export/xlsx/`` download the same report. Filters (period and run status) are
+GET parameters, so a filtered report is a link that can be shared.
+
+The mailing is looked up through the admin's own queryset, which is scoped by owner:
+someone else's mailing answers 404. The figures come from ``mailings.stats``.
+"""
+import csv
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+import tablib
+from django import forms
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.http import Http404, HttpResponse, QueryDict
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from unfold.decorators import display
+from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
+
+from mailings import charts, stats
+from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+
+EXPORT_FORMATS = ("csv", "xlsx")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def date_input():
+    """The browser's own date picker; it submits ISO dates, which every locale accepts."""
+    return forms.DateInput(
+        format="%Y-%m-%d", attrs={"type": "date", "class": " ".join(DATETIME_CLASSES)}
+    )
+
+
+# Far enough for any real report, near enough that a day later or a time zone away still
+# is a valid datetime (9999-12-31 + 1 day is not).
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def period_field(label):
+    return forms.DateField(
+        label=label, required=False, widget=date_input(),
+        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
+    )
+
+
+class ReportFilterForm(forms.Form):
+    start = period_field(gettext_lazy("From"))
+    end = period_field(gettext_lazy("To"))
+    status = forms.ChoiceField(
+        label=gettext_lazy("Run status"),
+        required=False,
+        choices=[("", gettext_lazy("any"))] + list(AttemptStatus.choices),
+        widget=UnfoldAdminSelectWidget,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", _("The end of the period must not be before its start."))
+        return cleaned
+
+    def report_filter(self):
+        """The filter made of the valid fields only: bad input narrows nothing, never fails."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return stats.ReportFilter(
+            start=data.get("start"), end=data.get("end"), status=data.get("status") or ""
+        )
+
+
+def page_number(value):
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def spreadsheet_safe(value):
+    """A cell value that a spreadsheet shows as text rather than runs as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def local_text(moment):
+    if not moment:
+        return ""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def attempts_dataset(mailing, filters):
+    kinds, statuses = dict(AttemptKind.choices), dict(AttemptStatus.choices)
+    dataset = tablib.Dataset(
+        headers=[
+            _("Run"), _("Kind"), _("Started at"), _("Finished at"), _("Status"), _("Recipients"),
+            _("Sent"), _("Failed"), _("Unknown"), _("Success rate, %"), _("Mail server response"),
+        ],
+        title=_("Runs"),
+    )
+    for row in stats.attempts_for_export(mailing, filters):
+        dataset.append([spreadsheet_safe(value) for value in (
+            row["pk"], str(kinds.get(row["kind"], row["kind"])), local_text(row["started_at"]),
+            local_text(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
+            row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
+            "" if row["rate"] is None else row["rate"], row["server_response"],
+        )])
+    return dataset
+
+
+def failures_dataset(mailing, filters):
+    statuses = dict(DeliveryStatus.choices)
+    dataset = tablib.Dataset(
+        headers=[_("Run"), _("Run started at"), _("Recipient"), _("Status"), _("Time"),
+                 _("Tries"), _("SMTP code"), _("SMTP response")],
+        title=_("Failed recipients"),
+    )
+    for row in stats.failures_for_export(mailing, filters):
+        dataset.append([spreadsheet_safe(value) for value in (
+            row["attempt_id"], local_text(row["attempt__started_at"]), row["email"],
+            str(statuses.get(row["status"], row["status"])), local_text(row["sent_at"]),
+            row["tries"], row["smtp_code"] or "", row["smtp_response"],
+        )])
+    return dataset
+
+
+def csv_response(filename, datasets):
+    """One CSV file: each table under a title line, separated by an empty line."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    response.write("\ufeff")  # lets spreadsheet programs detect UTF-8
+    writer = csv.writer(response)
+    for index, dataset in enumerate(datasets):
+        if index:
+            writer.writerow([])
+        writer.writerow([dataset.title])
+        writer.writerow(dataset.headers)
+        writer.writerows(dataset)
+    return response
+
+
+def xlsx_response(filename, datasets):
+    book = tablib.Databook(datasets)
+    response = HttpResponse(
+        book.export("xlsx"),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    return response
+
+
+def rate_text(rate):
+    return "—" if rate is None else f"{formats.number_format(rate, 1)} %"
+
+
+def with_labels(table, **choices):
+    """A copy of a cached table whose rows also carry the display label of each choice."""
+    rows = [
+        {**row, **{f"{field}_label": dict(enum.choices).get(row[field], row[field])
+                   for field, enum in choices.items()}}
+        for row in table["rows"]
+    ]
+    return {**table, "rows": rows}
+
+
+PERIOD_PRESETS = ((7, gettext_lazy("7 days")), (30, gettext_lazy("30 days")), (90, gettext_lazy("90 days")))
+
+
+def period_links(request):
+    """Links to the last 7 / 30 / 90 local days and to all time, keeping the status filter."""
+    today = timezone.localdate()
+    status = request.GET.get("status", "")
+    links = []
+    for days, label in PERIOD_PRESETS:
+        params = QueryDict(mutable=True)
+        params.update({"start": (today - timedelta(days=days - 1)).isoformat(), "end": today.isoformat()})
+        if status:
+            params["status"] = status
+        links.append((label, "?" + params.urlencode()))
+    links.append((_("All time"), "?" + urlencode({"status": status}) if status else "?"))
+    return links
+
+
+def export_url(mailing, fmt, form):
+    """The export of exactly what the page shows: the same filter parameters."""
+    url = reverse("admin:mailings_mailing_report_export", args=[mailing.pk, fmt])
+    params = form.data.copy() if form.is_bound else None
+    if params:
+        for name in ("page", "fpage"):
+            params.pop(name, None)
+        return f"{url}?{params.urlencode()}"
+    return url
+
+
+ATTEMPT_HEADERS = [
+    gettext_lazy("Started at"), gettext_lazy("Last attempt at"), gettext_lazy("Kind"),
+    gettext_lazy("Status"), gettext_lazy("Sent"), gettext_lazy("Failed"), gettext_lazy("Unknown"),
+    gettext_lazy("Success rate"), gettext_lazy("Mail server response"),
+]
+FAILURE_HEADERS = [
+    gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Status"),
+    gettext_lazy("Time"), gettext_lazy("Tries"), gettext_lazy("SMTP code"),
+    gettext_lazy("SMTP response"),
+]
+
+
+def summary_cards(summary):
+    """(label, value, key) of each figure above the report; key marks it for tests."""
+    return [
+        (_("Runs"), summary["runs"], "runs"),
+        (_("Deliveries"), summary["total"], "total"),
+        (_("Sent"), summary["sent"], "sent"),
+        (_("Failed"), summary["failed"], "failed"),
+        (_("Unknown"), summary["unknown"], "unknown"),
+        (_("Success rate"), rate_text(summary["rate"]), "rate"),
+    ]
 
 
 class MailingReportsAdminMixin:
-    """Adds the per-mailing report URL and link."""
+    """Adds the per-mailing report URL, its export, and links to it."""
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/report/", view(self.report_view),
+                 name="%s_%s_report" % info),
+            path("<path:object_id>/report/export/<slug:fmt>/", view(self.report_export_view),
+                 name="%s_%s_report_export" % info),
+        ] + super().get_urls()
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "report_link"]
+
+    @display(description=gettext_lazy("Report"))
+    def report_link(self, obj):
+        url = reverse("admin:mailings_mailing_report", args=[obj.pk])
+        return format_html(
+            '<a class="text-primary-600 report-link" href="{}">{}</a>', url, _("Report")
+        )
+
+    def reported_mailing(self, request, object_id):
+        """The mailing if ``request.user`` may see it; 404 for someone else's."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        mailing = self.get_object(request, unquote(object_id))
+        if mailing is None:
+            raise Http404(_("No such mailing."))
+        return mailing
+
+    def report_view(self, request, object_id):
+        mailing = self.reported_mailing(request, object_id)
+        form = ReportFilterForm(request.GET or None)
+        filters = form.report_filter() if form.is_bound else stats.ReportFilter()
+        data = stats.report(
+            mailing, filters,
+            attempts_page=page_number(request.GET.get("page")),
+            failures_page=page_number(request.GET.get("fpage")),
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Report: %(mailing)s") % {"mailing": mailing},
+            "mailing": mailing,
+            "form": form,
+            "report": {
+                **data,
+                "attempts": with_labels(data["attempts"], kind=AttemptKind, status=AttemptStatus),
+                "failures": with_labels(data["failures"], status=DeliveryStatus),
+            },
+            "summary_cards": summary_cards(data["summary"]),
+            "attempt_headers": ATTEMPT_HEADERS,
+            "failure_headers": FAILURE_HEADERS,
+            "runs_chart": charts.runs_chart(data["chart_runs"]),
+            "chart_options": charts.options(stacked=True),
+            "export_links": [
+                (fmt.upper(), export_url(mailing, fmt, form)) for fmt in EXPORT_FORMATS
+            ],
+            "period_links": period_links(request),
+            "change_url": reverse("admin:mailings_mailing_change", args=[mailing.pk]),
+        }
+        return TemplateResponse(request, "admin/mailings/mailing/report.html", context)
+
+    def report_export_view(self, request, object_id, fmt):
+        mailing = self.reported_mailing(request, object_id)
+        if fmt not in EXPORT_FORMATS:
+            raise Http404(_("Unknown export format."))
+        filters = ReportFilterForm(request.GET).report_filter()
+        datasets = [attempts_dataset(mailing, filters), failures_dataset(mailing, filters)]
+        filename = f"mailing-{mailing.pk}-report"
+        if fmt == "csv":
+            return csv_response(filename, datasets)
+        return xlsx_response(filename, datasets)
