@@ -1,6 +1,4 @@
 """Shared fixtures: named users for every role, and a real SMTP server on loopback."""
-import uuid
-
 import pytest
 from django.contrib.auth.models import Group
 
@@ -16,14 +14,13 @@ def _isolated_cache(settings, tmp_path):
 
     Django rebuilds its cache handlers when the CACHES setting changes.
     """
+    # tmp_path's name repeats from one pytest run to the next, and the file cache outlives
+    # the run: a random part keeps entries of an earlier run out of reach.
+    import uuid
+
     settings.CACHES = {
         **settings.CACHES,
-        # tmp_path names repeat from run to run; the random part keeps a persistent cache
-        # (file or Redis) from serving a previous run's entries.
-        "default": {
-            **settings.CACHES["default"],
-            "KEY_PREFIX": f"test-{tmp_path.name}-{uuid.uuid4().hex[:8]}",
-        },
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{tmp_path.name}-{uuid.uuid4().hex[:8]}"},
     }
 
 
@@ -82,6 +79,22 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS_DIR = "test-artifacts"
 
 
+def ensure_roles():
+    """Recreate the role groups of the data migration: a transactional test's flush drops them."""
+    import importlib
+
+    from django.contrib.auth.models import Permission
+
+    roles = importlib.import_module("backoffice.migrations.0002_roles").ROLES
+    for name, codes in roles.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
 @pytest.fixture
 def browser_page(live_server, transactional_db, monkeypatch):
     """A Playwright page in Debian's Chromium against the live test server.
@@ -98,8 +111,8 @@ def browser_page(live_server, transactional_db, monkeypatch):
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
+    ensure_roles()
     # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
-    # monkeypatch: restored afterwards, so subprocesses of later tests do not inherit it.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     with sync_playwright() as playwright:

@@ -22,11 +22,12 @@ from backoffice.accounts import tokens
 log = logging.getLogger(__name__)
 
 
-def verification_link(request, user):
-    return request.build_absolute_uri(reverse("verify-email", args=[tokens.make_token(user)]))
+def verification_link(user):
+    """Absolute link on SITE_URL, the public address (the request may come via a proxy)."""
+    return settings.SITE_URL + reverse("verify-email", args=[tokens.make_token(user)])
 
 
-def send_verification_email(*, request, user):
+def send_verification_email(*, user):
     """Send the verification link; returns False when the mail server refused it.
 
     With the queued e-mail backend this only enqueues; with a plain SMTP backend a failure
@@ -34,7 +35,7 @@ def send_verification_email(*, request, user):
     """
     context = {
         "user": user,
-        "link": verification_link(request, user),
+        "link": verification_link(user),
         "valid_hours": max(1, settings.EMAIL_VERIFICATION_MAX_AGE // 3600),
     }
     try:

@@ -347,6 +347,17 @@ def test_account_pages_render(client):
         assert client.get(reverse(name)).status_code == 200, name
 
 
+def test_e_mail_links_point_at_the_public_site_address(client, smtp_server, settings, alice):
+    settings.SITE_URL = "https://mail.example.com"
+    register(client)
+    client.post(reverse("password_reset"), {"email": alice.email})
+    assert smtp_server.wait_for(2)
+    assert link_in(smtp_server.messages[0], "/accounts/verify/").startswith("https://mail.example.com/")
+    assert link_in(smtp_server.messages[1], "/accounts/password-reset/").startswith(
+        "https://mail.example.com/"
+    )
+
+
 def test_the_verification_link_lasts_as_configured(client, smtp_server, settings):
     settings.EMAIL_VERIFICATION_MAX_AGE = int(timedelta(hours=5).total_seconds())
     register(client)

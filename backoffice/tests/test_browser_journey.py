@@ -102,9 +102,10 @@ def deliver(mailing):
 
 
 def test_a_newcomer_sends_a_mailing_and_a_manager_stops_them(
-    browser_page, smtp_server, manager, live_server
+    browser_page, smtp_server, manager, live_server, settings
 ):
     page = browser_page
+    settings.SITE_URL = live_server.url  # where e-mail links point
     missing = []
 
     # 1. The home page, then registration.
