@@ -243,13 +243,13 @@ def compute_dashboard(user, now, today, sees_all):
         "totals": sum_outcomes(daily),
         "next_runs": next_runs(mailings),
         "last_failures": last_failures(deliveries),
+        "paused": paused_mailings(mailings, now),
     }
     if sees_all:
         recent = deliveries.annotate(moment=delivery_moment()).filter(
             moment__gte=local_day_start(first_day)
         )
         data["active_users"] = most_active_users(recent)
-        data["paused"] = paused_mailings(mailings, now)
     return data
 
 

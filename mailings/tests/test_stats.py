@@ -90,8 +90,10 @@ def test_a_user_sees_only_their_own_lists(outcomes, alice, bob):
         d.email for d in Delivery.objects.filter(attempt__mailing__owner=alice)
     }
     assert len(data["last_failures"]) == 4
-    assert "active_users" not in data and "paused" not in data
+    assert [row["pk"] for row in data["paused"]] == [outcomes["paused"].pk]
+    assert "active_users" not in data
     assert stats.dashboard(bob)["totals"]["sent"] == 4
+    assert stats.dashboard(bob)["paused"] == []
 
 
 def test_mailings_by_status_counts_disabled_ones_apart(outcomes, alice):
