@@ -1,4 +1,6 @@
 """Shared fixtures: named users for every role, and a real SMTP server on loopback."""
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -14,13 +16,14 @@ def _isolated_cache(settings, tmp_path):
 
     Django rebuilds its cache handlers when the CACHES setting changes.
     """
-    # tmp_path's name repeats from one pytest run to the next, and the file cache outlives
-    # the run: a random part keeps entries of an earlier run out of reach.
-    import uuid
-
     settings.CACHES = {
         **settings.CACHES,
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{tmp_path.name}-{uuid.uuid4().hex[:8]}"},
+        # tmp_path names repeat from run to run; the random part keeps a persistent cache
+        # (file or Redis) from serving a previous run's entries.
+        "default": {
+            **settings.CACHES["default"],
+            "KEY_PREFIX": f"test-{tmp_path.name}-{uuid.uuid4().hex[:8]}",
+        },
     }
 
 
@@ -79,26 +82,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS_DIR = "test-artifacts"
 
 
-def ensure_roles():
-    """Recreate the role groups of the data migration: a transactional test's flush drops them."""
-    import importlib
-
-    from django.contrib.auth.models import Permission
-
-    roles = importlib.import_module("backoffice.migrations.0002_roles").ROLES
-    for name, codes in roles.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
 @pytest.fixture
-def browser_page(live_server, transactional_db, monkeypatch):
+def browser_page(live_server, transactional_db, django_db_serialized_rollback, monkeypatch):
     """A Playwright page in Debian's Chromium against the live test server.
 
+    Serialized rollback: a transactional test flushes the database when it ends, and the
+    next browser test needs the roles the data migration created back.
     Skipped, with the reason, where Chromium or Playwright is absent. Screenshots go to
     test-artifacts/ (kept by CI as artifacts).
     """
@@ -111,8 +100,8 @@ def browser_page(live_server, transactional_db, monkeypatch):
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
-    ensure_roles()
     # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
+    # monkeypatch: restored afterwards, so subprocesses of later tests do not inherit it.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
     with sync_playwright() as playwright:

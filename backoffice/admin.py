@@ -8,8 +8,11 @@ from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from backoffice import accounts_service, permissions
+from backoffice.forms import AdminLoginForm
 from backoffice.models import User
 
+# A blocked or unverified user whose password is right is told why they cannot log in.
+admin.site.login_form = AdminLoginForm
 admin.site.unregister(Group)
 
 

@@ -166,7 +166,9 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
 # --- E-mail ---------------------------------------------------------------------------
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Every e-mail goes through the task queue; the worker sends it with MAIL_TRANSPORT_BACKEND.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.mail_backend.QueuedEmailBackend")
+MAIL_TRANSPORT_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
@@ -178,6 +180,14 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Рассылки <no
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 MAILING_RATE_LIMIT = env.float("MAILING_RATE_LIMIT", default=0)  # messages/s, 0 = no limit
 RUN_SCHEDULER = env.bool("RUN_SCHEDULER", default=True)
+# Sending engine (mailings/sending.py): recipients claimed per batch, retries, pauses.
+MAILING_BATCH_SIZE = env.int("MAILING_BATCH_SIZE", default=200)
+MAILING_MAX_TRIES = env.int("MAILING_MAX_TRIES", default=3)  # per recipient, temporary failures
+MAILING_RETRY_DELAY = env.float("MAILING_RETRY_DELAY", default=300)  # s, doubled per try
+MAILING_CONNECT_RETRIES = env.int("MAILING_CONNECT_RETRIES", default=3)  # failures in a row, then pause
+MAILING_CONNECT_BACKOFF = env.float("MAILING_CONNECT_BACKOFF", default=2)  # s, doubled per failure
+MAILING_PAUSE = env.float("MAILING_PAUSE", default=600)  # s a run pauses when the server is down
+MAILING_STALE_AFTER = env.float("MAILING_STALE_AFTER", default=120)  # s without heartbeat = dead run
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
@@ -268,6 +278,11 @@ LOGGING = {
         "mail.log": {"level": "WARNING"},
     },
 }
+
+# --- Public site ----------------------------------------------------------------------
+# PAGE_CACHE=0 serves the home page and blog without their cache (used by bench/web.py to
+# compare); the shared cache itself stays on for everything else.
+PAGE_CACHE = env.bool("PAGE_CACHE", default=True)
 
 # --- Statistics -----------------------------------------------------------------------
 # Dashboard and report figures are cached this long; the end of a run refreshes them.

@@ -29,14 +29,30 @@ class Received:
 
 @dataclass
 class Behaviour:
-    """How the server should misbehave. The defaults accept everything promptly."""
+    """How the server should misbehave. The defaults accept everything promptly.
 
-    delay: float = 0.0  # seconds to stall before answering DATA
-    connect_reply: str = ""  # e.g. "421 Try later" answered to every command after connect
-    reject_rcpt: dict = field(default_factory=dict)  # address -> "550 No such user"
-    data_reply: str = ""  # e.g. "451 Try again" answered to DATA
-    garbage: bool = False  # answer DATA with bytes that are no SMTP reply
-    drop_during_data: bool = False  # close the connection instead of answering DATA
+    Each mode copies what a broken production server does on the wire:
+    ``greeting_delay`` stalls before the 220 banner (a hung server: the client times out);
+    ``connect_reply`` answers the connection with e.g. "421 Try later" and hangs up;
+    ``reject_rcpt`` refuses chosen recipients (e.g. "550 No such user");
+    ``data_reply`` answers the end of DATA with e.g. "451 Try again";
+    ``garbage`` answers the end of DATA with bytes that are no SMTP reply, storing nothing;
+    ``drop_during_data`` closes the connection instead of answering DATA, storing nothing;
+    ``delay`` accepts the message and then stalls before answering the end of DATA (a slow
+    server that delivers although the client gave up waiting). ``LocalSMTPServer.refuse_connections``
+    closes the listening port altogether.
+    """
+
+    delay: float = 0.0
+    greeting_delay: float = 0.0
+    connect_reply: str = ""
+    reject_rcpt: dict = field(default_factory=dict)
+    data_reply: str = ""
+    garbage: bool = False
+    drop_during_data: bool = False
+
+
+GARBAGE = "\x00\xff\xfe garbage that is no SMTP reply"
 
 
 class Handler:
@@ -44,10 +60,7 @@ class Handler:
         self.server = server
 
     async def handle_RCPT(self, smtp_server, session, envelope, address, rcpt_options):
-        behaviour = self.server.behaviour
-        if behaviour.connect_reply:
-            return behaviour.connect_reply
-        reply = behaviour.reject_rcpt.get(address.lower())
+        reply = self.server.behaviour.reject_rcpt.get(address.lower())
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -55,20 +68,45 @@ class Handler:
 
     async def handle_DATA(self, smtp_server, session, envelope):
         behaviour = self.server.behaviour
-        if behaviour.delay:
-            await asyncio.sleep(behaviour.delay)
         if behaviour.drop_during_data:
-            session.transport.close() if hasattr(session, "transport") else None
             smtp_server.transport.close()
-            return "421 closing"
+            return "421 closing"  # never reaches the client: the connection is gone
         if behaviour.garbage:
-            smtp_server.transport.write(b"\x00\xffgarbage without a code\r\n")
-            smtp_server.transport.close()
-            return None
+            return GARBAGE
         if behaviour.data_reply:
             return behaviour.data_reply
         self.server.store(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if behaviour.delay:
+            # The message is already queued; only the verdict is late (the classic cause of
+            # duplicates when a client resends after a timeout).
+            await asyncio.sleep(behaviour.delay)
         return "250 Message accepted for delivery"
+
+
+class MisbehavingSMTP(SMTP):
+    """aiosmtpd's SMTP whose banner can be late, or a refusal."""
+
+    def __init__(self, handler, server, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.server = server
+        self.greeted = False
+
+    def connection_made(self, transport):
+        self.server.connections += 1
+        super().connection_made(transport)
+
+    async def push(self, status):
+        if not self.greeted:
+            self.greeted = True
+            behaviour = self.server.behaviour
+            if behaviour.greeting_delay:
+                await asyncio.sleep(behaviour.greeting_delay)
+            if behaviour.connect_reply:
+                self._writer.write(behaviour.connect_reply.encode() + b"\r\n")
+                await self._writer.drain()
+                self.transport.close()
+                return
+        await super().push(status)
 
 
 class _Controller(Controller):
@@ -77,7 +115,9 @@ class _Controller(Controller):
         super().__init__(Handler(server), **kwargs)
 
     def factory(self):
-        return SMTP(self.handler, data_size_limit=None, enable_SMTPUTF8=True, timeout=30)
+        return MisbehavingSMTP(
+            self.handler, self._server, data_size_limit=None, enable_SMTPUTF8=True, timeout=30
+        )
 
 
 class LocalSMTPServer:
@@ -90,6 +130,7 @@ class LocalSMTPServer:
         self.on_message = on_message
         self.behaviour = Behaviour()
         self.messages = []
+        self.connections = 0  # SMTP sessions opened, to check connection reuse
         self._lock = threading.Lock()
         self._controller = None
         self.port = None
@@ -106,8 +147,18 @@ class LocalSMTPServer:
             self._controller.stop()
             self._controller = None
 
+    def refuse_connections(self):
+        """Close the listening port: connections are refused until ``accept_connections``."""
+        self.stop()
+
+    def accept_connections(self):
+        """Listen again on the same port."""
+        self.requested_port = self.port
+        self.start()
+
     def reset(self):
         self.behaviour = Behaviour()
+        self.connections = 0
         with self._lock:
             self.messages.clear()
 

@@ -6,3 +6,6 @@ class ContentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "content"
     verbose_name = _("Blog")
+
+    def ready(self):
+        from content import signals  # noqa: F401  (connects the cache invalidation receivers)

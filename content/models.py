@@ -43,5 +43,17 @@ class Post(models.Model):
     def __str__(self):
         return self.title
 
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            from content.slugs import unique_slug
+
+            others = Post.objects.exclude(pk=self.pk)
+            self.slug = unique_slug(
+                self.title,
+                lambda slug: others.filter(slug=slug).exists(),
+                self._meta.get_field("slug").max_length,
+            )
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self):
         return reverse("blog-detail", kwargs={"slug": self.slug})

@@ -98,6 +98,16 @@ class MailingStatus(models.TextChoices):
     COMPLETED = "completed", _("completed")
 
 
+class MailingQuerySet(OwnedQuerySet):
+    def due(self, now):
+        """Mailings whose next run should have started by ``now`` and may start."""
+        return (
+            self.filter(is_enabled=True, owner__is_active=True, next_run_at__lte=now)
+            .exclude(status=MailingStatus.COMPLETED)
+            .filter(models.Q(paused_until__isnull=True) | models.Q(paused_until__lte=now))
+        )
+
+
 class Mailing(TimestampedModel):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -142,7 +152,7 @@ class Mailing(TimestampedModel):
     )
     pause_reason = models.TextField(_("pause reason"), blank=True)
 
-    objects = OwnedQuerySet.as_manager()
+    objects = MailingQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("mailing")

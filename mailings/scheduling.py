@@ -1,13 +1,150 @@
-"""When a mailing is due, and the state changes around it (owned by the sending engine).
+"""When a mailing is due, and claiming its runs (design §5, invariants 1 and 2).
 
-Stubs so that admin and site code can call the final names now; the sending engine
-replaces the bodies.
+A run is claimed by creating its ``Attempt``: the unique constraint on
+(mailing, kind, scheduled_for) is what lets the admin button, the scheduler and several
+workers race safely; whoever loses gets an IntegrityError and does nothing. The recipients
+of a run are written as ``Delivery`` rows in the same transaction, so a claimed run always
+knows whom it owes a message.
+
+Times are computed in ``settings.TIME_ZONE``: daily and weekly runs keep the local
+wall-clock time across DST changes, monthly runs keep the day of the month (clamped to the
+month's last day). Every function takes ``now`` so tests control the clock.
 """
+import calendar
+import datetime
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mailings.models import (
+    Attempt,
+    AttemptKind,
+    AttemptStatus,
+    Client,
+    Delivery,
+    DeliveryStatus,
+    Mailing,
+    MailingStatus,
+    Periodicity,
+)
+
+logger = logging.getLogger(__name__)
+
+# django-q2's cluster calls its scheduler every 30 s of guard cycles (cluster.py:
+# ``counter >= 30``), a little more in wall time. The dispatcher therefore looks this far
+# ahead and waits for runs due before the next tick, so a future run starts on time.
+LOOKAHEAD = datetime.timedelta(seconds=35)
+DISPATCH_TASK = "mailings.tasks.dispatch_due"
+SCHEDULE_NAMES = ("mailings: dispatch due runs (:00)", "mailings: dispatch due runs (:30)")
+
+# --- When -----------------------------------------------------------------------------
 
 
-def mailing_saved(*, mailing):
-    """Called after a mailing and its clients are saved: (re)computes its next run."""
+def _local(moment):
+    return timezone.localtime(moment, timezone.get_default_timezone())
+
+
+def _aware(naive):
+    return timezone.make_aware(naive, timezone.get_default_timezone())
+
+
+def _add_months(local_start, months):
+    month_index = local_start.month - 1 + months
+    year, month = local_start.year + month_index // 12, month_index % 12 + 1
+    day = min(local_start.day, calendar.monthrange(year, month)[1])
+    return local_start.replace(year=year, month=month, day=day)
+
+
+def occurrence(mailing, index):
+    """The ``index``-th run time of a periodic mailing (0 = its first send)."""
+    if index == 0 or mailing.periodicity == Periodicity.ONCE:
+        return mailing.start_at
+    local_start = _local(mailing.start_at).replace(tzinfo=None)
+    if mailing.periodicity == Periodicity.MONTHLY:
+        return _aware(_add_months(local_start, index))
+    days = 7 if mailing.periodicity == Periodicity.WEEKLY else 1
+    # Adding days to the naive local time keeps the wall-clock time across DST.
+    return _aware(local_start + datetime.timedelta(days=days * index))
+
+
+def _estimate_index(mailing, moment):
+    if mailing.periodicity == Periodicity.MONTHLY:
+        start, local = _local(mailing.start_at), _local(moment)
+        return (local.year - start.year) * 12 + local.month - start.month
+    days = 7 if mailing.periodicity == Periodicity.WEEKLY else 1
+    return (moment - mailing.start_at) // datetime.timedelta(days=days)
+
+
+def next_run_after(mailing, moment):
+    """The first run time strictly after ``moment``, or None when there is none left."""
+    if mailing.start_at > moment:
+        candidate = mailing.start_at
+    elif mailing.periodicity == Periodicity.ONCE:
+        return None
+    else:
+        index = max(1, _estimate_index(mailing, moment) - 1)
+        candidate = occurrence(mailing, index)
+        while candidate <= moment:
+            index += 1
+            candidate = occurrence(mailing, index)
+    if mailing.end_at and candidate > mailing.end_at:
+        return None
+    return candidate
+
+
+def _last_scheduled_for(mailing):
+    return (
+        mailing.attempts.filter(kind=AttemptKind.SCHEDULED)
+        .order_by("-scheduled_for")
+        .values_list("scheduled_for", flat=True)
+        .first()
+    )
+
+
+def compute_next_run(mailing):
+    """The run a mailing owes next: its first send, or the one after its last scheduled run.
+
+    A run time already in the past is returned as is (it is due now), which is how runs
+    missed while no worker ran are caught up: once, since claiming it skips to the future.
+    """
+    last = _last_scheduled_for(mailing)
+    if last is None:
+        if mailing.end_at and mailing.start_at > mailing.end_at:
+            return None
+        return mailing.start_at
+    return next_run_after(mailing, last)
+
+
+# --- Reacting to the admin --------------------------------------------------------------
+
+
+def mailing_saved(*, mailing, now=None):
+    """Called after a mailing and its clients are saved: (re)computes its next run.
+
+    A run already due is queued as soon as the transaction commits, so it starts within
+    seconds; one due within the look-ahead gets a dispatcher that waits for it.
+    """
+    now = now or timezone.now()
+    mailing.next_run_at = compute_next_run(mailing)
+    has_runs = mailing.attempts.exclude(kind=AttemptKind.TEST).exists()
+    if mailing.next_run_at is None and has_runs and not _has_open_attempt(mailing):
+        mailing.status = MailingStatus.COMPLETED
+    elif mailing.next_run_at is None and not has_runs:
+        mailing.status = MailingStatus.COMPLETED
+    elif mailing.status == MailingStatus.COMPLETED:
+        mailing.status = MailingStatus.RUNNING if has_runs else MailingStatus.CREATED
+    mailing.save(update_fields=["next_run_at", "status", "updated_at"])
+    if not mailing.is_enabled:
+        return
+    if mailing.next_run_at and mailing.next_run_at <= now + LOOKAHEAD or _resumable(now).filter(
+        mailing=mailing
+    ).exists():
+        mailing_id = mailing.pk
+        transaction.on_commit(lambda: enqueue("mailings.tasks.kick_mailing", mailing_id))
 
 
 def disable_mailing(*, mailing, actor):
@@ -19,9 +156,334 @@ def disable_mailing(*, mailing, actor):
 
 
 def enable_mailing(*, mailing, actor):
-    """Let a disabled mailing run again from its next due time."""
+    """Let a disabled mailing run again from its next due time; a stopped run continues."""
     mailing.is_enabled = True
     mailing.disabled_at = None
     mailing.disabled_by = None
     mailing.save(update_fields=["is_enabled", "disabled_at", "disabled_by", "updated_at"])
     mailing_saved(mailing=mailing)
+
+
+def _minute(now):
+    return now.replace(second=0, microsecond=0)
+
+
+def send_now(*, mailing, now):
+    """The admin's "send now": pull the next run forward, or send once more when none is left.
+
+    The run is identified by the run time seen now, so the scheduler firing at the same
+    moment, or a double click, claims the same run and only one of them sends it. An extra
+    run is keyed by the minute, so a double click sends it once.
+    """
+    if stop_reason(mailing.pk):
+        return False
+    if mailing.next_run_at is not None:
+        expected = mailing.next_run_at.isoformat()
+        transaction.on_commit(lambda: enqueue("mailings.tasks.run_mailing", mailing.pk, expected))
+    else:
+        at = _minute(now).isoformat()
+        transaction.on_commit(
+            lambda: enqueue("mailings.tasks.run_extra", mailing.pk, AttemptKind.MANUAL.value, at)
+        )
+    return True
+
+
+def retry_failed(*, mailing, now):
+    """Queue a run to the recipients the last finished run could not reach; False if none."""
+    previous = last_finished_run(mailing)
+    if previous is None or not previous.deliveries.filter(
+        status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.PENDING]
+    ).exists():
+        return False
+    at = _minute(now).isoformat()
+    transaction.on_commit(lambda: enqueue("mailings.tasks.run_extra", mailing.pk, AttemptKind.RETRY.value, at))
+    return True
+
+
+def send_test(*, mailing, email, now):
+    """Queue a test of the mailing's message to one address (the person asking)."""
+    transaction.on_commit(lambda: enqueue("mailings.tasks.send_test", mailing.pk, email))
+
+
+def stop_reason(mailing_id):
+    """Why a run of this mailing must stop now, or "" when it may go on (one query)."""
+    row = (
+        Mailing.objects.filter(pk=mailing_id)
+        .values("is_enabled", "owner__is_active")
+        .first()
+    )
+    if row is None:
+        return _("the mailing was deleted")
+    if not row["is_enabled"]:
+        return _("the mailing was disabled")
+    if not row["owner__is_active"]:
+        return _("the owner is blocked")
+    return ""
+
+
+# --- Claiming runs ----------------------------------------------------------------------
+
+
+def _has_open_attempt(mailing):
+    return mailing.attempts.filter(
+        status__in=[AttemptStatus.RUNNING, AttemptStatus.PAUSED]
+    ).exclude(kind=AttemptKind.TEST).exists()
+
+
+def _create_attempt(mailing, kind, scheduled_for, now):
+    """Insert the Attempt; None when someone else already holds this run."""
+    try:
+        with transaction.atomic():
+            return Attempt.objects.create(
+                mailing=mailing, kind=kind, scheduled_for=scheduled_for, heartbeat_at=now
+            )
+    except IntegrityError:
+        return None
+
+
+def _insert_deliveries(attempt, select_sql, params):
+    """INSERT ... SELECT: the recipients never pass through Python, so memory stays flat."""
+    columns = "attempt_id, client_id, email, status, smtp_response, tries"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Delivery._meta.db_table} ({columns}) {select_sql}", params
+        )
+    attempt.recipients = Delivery.objects.filter(attempt=attempt).count()
+    attempt.save(update_fields=["recipients"])
+
+
+def _client_select(attempt_id):
+    status = (
+        f"CASE WHEN c.unsubscribed_at IS NULL THEN '{DeliveryStatus.PENDING}' "
+        f"ELSE '{DeliveryStatus.SKIPPED}' END"
+    )
+    return f"SELECT {int(attempt_id)}, c.id, c.email, {status}, '', 0 FROM {Client._meta.db_table} c"
+
+
+def _populate_from_mailing(attempt):
+    through = Mailing.clients.through._meta.db_table
+    sql = (
+        f"{_client_select(attempt.pk)} JOIN {through} mc ON mc.client_id = c.id "
+        "WHERE mc.mailing_id = %s"
+    )
+    _insert_deliveries(attempt, sql, [attempt.mailing_id])
+
+
+def _populate_from_failures(attempt, previous):
+    sql = (
+        f"{_client_select(attempt.pk)} JOIN {Delivery._meta.db_table} d ON d.client_id = c.id "
+        "WHERE d.attempt_id = %s AND d.status IN (%s, %s, %s)"
+    )
+    retry = [DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.PENDING]
+    _insert_deliveries(attempt, sql, [previous.pk, *retry])
+
+
+def claim_scheduled_run(*, mailing_id, now, expected=None):
+    """Claim the mailing's next run; None when it is not due or someone else has it.
+
+    ``expected`` is the run time the admin's "send now" saw: that run may start early, and
+    only that one (a double click, or the scheduler firing too, finds it taken).
+    """
+    with transaction.atomic():
+        mailing = Mailing.objects.select_for_update().filter(pk=mailing_id).first()
+        if mailing is None or mailing.next_run_at is None:
+            return None
+        if expected is not None:
+            if mailing.next_run_at != expected or stop_reason(mailing.pk):
+                return None
+        elif not Mailing.objects.due(now).filter(pk=mailing.pk).exists():
+            return None
+        attempt = _create_attempt(mailing, AttemptKind.SCHEDULED, mailing.next_run_at, now)
+        if attempt is None:
+            return None
+        _populate_from_mailing(attempt)
+        # Catch-up happens once: the next run is the first one after now, not after the
+        # missed one.
+        mailing.next_run_at = next_run_after(mailing, max(now, attempt.scheduled_for))
+        mailing.status = MailingStatus.RUNNING
+        mailing.save(update_fields=["next_run_at", "status", "updated_at"])
+    logger.info("mailing %s: run %s claimed (attempt %s)", mailing_id, attempt.scheduled_for, attempt.pk)
+    return attempt
+
+
+def claim_extra_run(*, mailing_id, kind, scheduled_for, now):
+    """Claim a manual run (all clients) or a retry of the last run's failed recipients."""
+    with transaction.atomic():
+        mailing = Mailing.objects.filter(pk=mailing_id).first()
+        if mailing is None or stop_reason(mailing_id):
+            return None
+        previous = None
+        if kind == AttemptKind.RETRY:
+            previous = last_finished_run(mailing)
+            if previous is None:
+                return None
+        attempt = _create_attempt(mailing, kind, scheduled_for, now)
+        if attempt is None:
+            return None
+        if previous is not None:
+            _populate_from_failures(attempt, previous)
+        else:
+            _populate_from_mailing(attempt)
+        if mailing.status == MailingStatus.CREATED:
+            mailing.status = MailingStatus.RUNNING
+            mailing.save(update_fields=["status", "updated_at"])
+    logger.info("mailing %s: %s run claimed (attempt %s)", mailing_id, kind, attempt.pk)
+    return attempt
+
+
+def claim_test_run(*, mailing_id, email, now):
+    """A one-recipient run to the owner's own address; it never counts in statistics."""
+    with transaction.atomic():
+        mailing = Mailing.objects.filter(pk=mailing_id).first()
+        if mailing is None:
+            return None
+        attempt = _create_attempt(mailing, AttemptKind.TEST, now, now)
+        if attempt is None:
+            return None
+        Delivery.objects.create(attempt=attempt, client=None, email=email)
+        attempt.recipients = 1
+        attempt.save(update_fields=["recipients"])
+    return attempt
+
+
+def last_finished_run(mailing):
+    return (
+        mailing.attempts.exclude(kind=AttemptKind.TEST)
+        .filter(status__in=[AttemptStatus.SUCCESS, AttemptStatus.FAILURE])
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+
+
+def _resumable(now):
+    stale = now - datetime.timedelta(seconds=settings.MAILING_STALE_AFTER)
+    ready = Q(mailing__paused_until__isnull=True) | Q(mailing__paused_until__lte=now)
+    return Attempt.objects.filter(
+        Q(status=AttemptStatus.PAUSED, mailing__is_enabled=True, mailing__owner__is_active=True)
+        & ready
+        | Q(status=AttemptStatus.RUNNING, heartbeat_at__lt=stale)
+    )
+
+
+def resumable_attempts(now):
+    """Runs to continue: paused ones whose pause is over, and running ones whose worker died."""
+    return _resumable(now)
+
+
+def claim_resume(*, attempt_id, now):
+    """Take over a paused or dead run; None when it is not resumable or someone else took it.
+
+    Rows a dead worker left in 'sending' may or may not have reached the server: they become
+    'unknown' and are never sent again. Retriable temporary failures go back to 'pending'.
+    """
+    with transaction.atomic():
+        if not _resumable(now).filter(pk=attempt_id).exists():
+            return None
+        taken = Attempt.objects.filter(
+            pk=attempt_id, status__in=[AttemptStatus.PAUSED, AttemptStatus.RUNNING]
+        ).filter(
+            Q(status=AttemptStatus.PAUSED)
+            | Q(heartbeat_at__lt=now - datetime.timedelta(seconds=settings.MAILING_STALE_AFTER))
+        ).update(status=AttemptStatus.RUNNING, heartbeat_at=now)
+        if taken != 1:
+            return None
+        attempt = Attempt.objects.select_related("mailing").get(pk=attempt_id)
+        lost = Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.UNKNOWN,
+            smtp_response=_("The worker stopped while sending; the message may have been delivered."),
+        )
+        Delivery.objects.filter(
+            attempt=attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES
+        ).update(status=DeliveryStatus.PENDING)
+        if lost:
+            attempt.unknown += lost
+            attempt.save(update_fields=["unknown"])
+        Mailing.objects.filter(pk=attempt.mailing_id).update(paused_until=None, pause_reason="")
+    logger.info("attempt %s resumed (%s in-flight sends recorded as unknown)", attempt_id, lost)
+    return attempt
+
+
+def pause_run(*, attempt, until, reason, response):
+    """Stop a run for now; the dispatcher continues it after ``until``."""
+    with transaction.atomic():
+        Attempt.objects.filter(pk=attempt.pk).update(
+            status=AttemptStatus.PAUSED, server_response=response[:2000]
+        )
+        Mailing.objects.filter(pk=attempt.mailing_id).update(
+            paused_until=until, pause_reason=reason[:2000]
+        )
+    attempt.status = AttemptStatus.PAUSED
+    attempt.server_response = response[:2000]
+
+
+def run_finished(*, attempt):
+    """Called when a run ends: the mailing is completed when no run is left to do."""
+    mailing = Mailing.objects.get(pk=attempt.mailing_id)
+    if attempt.kind != AttemptKind.TEST and mailing.next_run_at is None:
+        if not _has_open_attempt(mailing):
+            mailing.status = MailingStatus.COMPLETED
+            mailing.save(update_fields=["status", "updated_at"])
+    _invalidate_caches(mailing.pk)
+
+
+def _invalidate_caches(mailing_id):
+    from content.cache import invalidate_home_stats
+    from mailings.stats import invalidate_for_mailing
+
+    invalidate_for_mailing(mailing_id)
+    invalidate_home_stats()
+
+
+# --- Queue ------------------------------------------------------------------------------
+
+
+def enqueue(func, *args):
+    from django_q.tasks import async_task
+
+    return async_task(func, *args, task_name=f"{func.rsplit('.', 1)[-1]}{list(args)}"[:100])
+
+
+def dispatch(*, now, enqueue_run, enqueue_resume, mailing_id=None):
+    """Queue every run that is due and every run to resume; returns how many were queued."""
+    due, resumable = Mailing.objects.due(now), resumable_attempts(now)
+    if mailing_id is not None:
+        due, resumable = due.filter(pk=mailing_id), resumable.filter(mailing_id=mailing_id)
+    count = 0
+    for pk in due.values_list("pk", flat=True):
+        enqueue_run(pk)
+        count += 1
+    for pk in resumable.values_list("pk", flat=True):
+        enqueue_resume(pk)
+        count += 1
+    return count
+
+
+def next_due_within(now, horizon, mailing_id=None):
+    """The earliest future run time up to ``horizon``, or None."""
+    upcoming = Mailing.objects.due(horizon).filter(next_run_at__gt=now)
+    if mailing_id is not None:
+        upcoming = upcoming.filter(pk=mailing_id)
+    return upcoming.order_by("next_run_at").values_list("next_run_at", flat=True).first()
+
+
+def ensure_schedules(schedule_model=None, now=None):
+    """Create the two minutely django-q2 schedules (at :00 and :30) that run the dispatcher.
+
+    Two offset schedules make the dispatcher run at every scheduler tick (about every 30 s);
+    a single minutely one would run at every other tick. Idempotent.
+    """
+    if schedule_model is None:
+        from django_q.models import Schedule as schedule_model
+    now = now or timezone.now()
+    minute = now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
+    for name, offset in zip(SCHEDULE_NAMES, (0, 30)):
+        schedule_model.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": DISPATCH_TASK,
+                "schedule_type": "I",
+                "minutes": 1,
+                "repeats": -1,
+                "next_run": minute + datetime.timedelta(seconds=offset),
+            },
+        )

@@ -1,1 +1,7 @@
-urlpatterns = []
+from django.urls import path
+
+from mailings import views
+
+urlpatterns = [
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+]

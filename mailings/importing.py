@@ -1,0 +1,340 @@
+"""Import of a user's clients from CSV or XLSX: streamed, batched, scoped to one owner.
+
+The admin's import page and ``bench/import_clients.py`` both call ``import_clients``.
+
+Rules (README, "Importing clients"):
+- Clients are matched by e-mail address (case-insensitive) within the importing user's own
+  list. An ``id`` column is ignored, so a file carrying another user's ids can never touch
+  that user's data. Known addresses are updated, new ones created, never duplicated.
+- Each invalid row is reported with its line number and reason and is not written; valid
+  rows are imported. With ``all_or_nothing`` a single invalid row cancels the whole import.
+- Problems with the file as a whole (too big, empty, only a header, no e-mail column,
+  unreadable) refuse the import with a message and write nothing. The import runs in one
+  transaction, so it never stops half-way.
+- An import never resubscribes anyone: ``unsubscribed_at`` is left as it is.
+
+Speed: the file is decoded and parsed as a stream (csv module, or openpyxl in read-only
+mode), and rows are written in batches: one query to find which addresses of the batch
+exist, one bulk insert, one bulk update of the rows that really changed.
+"""
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mailings.models import Client
+
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+BATCH_SIZE = 2000
+MAX_REPORTED_ERRORS = 200
+SNIFF_BYTES = 64 * 1024
+
+EMAIL_MAX_LENGTH = Client._meta.get_field("email").max_length
+FULL_NAME_MAX_LENGTH = Client._meta.get_field("full_name").max_length
+
+# Header names people actually use (exports of this site, Excel in Russian, mail tools).
+COLUMN_ALIASES = {
+    "email": {"email", "e-mail", "e_mail", "mail", "адрес", "почта", "электронная почта", "email address"},
+    "full_name": {"full_name", "full name", "name", "фио", "имя", "ф.и.о.", "полное имя"},
+    "comment": {"comment", "comments", "note", "notes", "комментарий", "примечание"},
+}
+HEADERLESS_COLUMNS = ["email", "full_name", "comment"]
+# Spreadsheets run a cell starting with one of these as a formula (see resources.py).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ImportRefused(Exception):
+    """The file as a whole cannot be imported; nothing was written."""
+
+
+@dataclass
+class RowError:
+    line: int
+    message: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list = field(default_factory=list)
+    error_count: int = 0
+    rolled_back: bool = False
+
+    @property
+    def rows(self):
+        return self.created + self.updated + self.unchanged + self.error_count
+
+    @property
+    def errors_not_listed(self):
+        return self.error_count - len(self.errors)
+
+    def add_error(self, line, message):
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(RowError(line, message))
+
+
+def max_import_bytes():
+    return getattr(settings, "CLIENT_IMPORT_MAX_BYTES", MAX_IMPORT_BYTES)
+
+
+def check_size(size):
+    """Refuse a file above the limit before reading any of it."""
+    if size is not None and size > max_import_bytes():
+        raise ImportRefused(
+            _("The file is %(size)d MB; the limit is %(limit)d MB. Split it into smaller files.")
+            % {"size": size // (1024 * 1024), "limit": max_import_bytes() // (1024 * 1024)}
+        )
+
+
+def import_clients(*, owner, file, all_or_nothing=False):
+    """Import clients for ``owner`` from a binary file object (CSV or XLSX).
+
+    Raises ImportRefused for problems with the whole file; returns an ImportReport.
+    """
+    check_size(getattr(file, "size", None))
+    rows = read_rows(file)
+    report = ImportReport()
+    try:
+        with transaction.atomic():
+            _import_rows(owner, rows, report)
+            if report.error_count and all_or_nothing:
+                report.rolled_back = True
+                transaction.set_rollback(True)
+    except IntegrityError:
+        raise ImportRefused(
+            _("Your clients were changed while the file was imported; nothing was imported. Try again.")
+        )
+    if report.rolled_back:
+        report.created = report.updated = report.unchanged = 0
+    return report
+
+
+def _import_rows(owner, rows, report):
+    seen = {}  # address -> line of its first appearance in the file
+    batch = []
+    any_row = False
+    for line, values in rows:
+        any_row = True
+        client = _valid_row(line, values, seen, report)
+        if client:
+            batch.append(client)
+        if len(batch) >= BATCH_SIZE:
+            _write_batch(owner, batch, report)
+            batch = []
+    if batch:
+        _write_batch(owner, batch, report)
+    if not any_row:
+        raise ImportRefused(_("The file has a header but no rows to import."))
+
+
+def _valid_row(line, values, seen, report):
+    """The row as a (line, email, full_name, comment) tuple, or None after reporting why not."""
+    email = (values.get("email") or "").strip().lower()
+    full_name = values.get("full_name")
+    comment = values.get("comment")
+    if not email:
+        report.add_error(line, _("The e-mail address is empty."))
+        return None
+    if len(email) > EMAIL_MAX_LENGTH:
+        report.add_error(line, _("The e-mail address is longer than %(max)d characters.") % {"max": EMAIL_MAX_LENGTH})
+        return None
+    try:
+        validate_email(email)
+    except ValidationError:
+        report.add_error(line, _("“%(email)s” is not a valid e-mail address.") % {"email": email[:100]})
+        return None
+    if full_name is not None:
+        full_name = unescape_formula(full_name.strip())
+        if len(full_name) > FULL_NAME_MAX_LENGTH:
+            report.add_error(line, _("The name is longer than %(max)d characters.") % {"max": FULL_NAME_MAX_LENGTH})
+            return None
+    if comment is not None:
+        comment = unescape_formula(comment.strip())
+    if email in seen:
+        report.add_error(line, _("The address %(email)s already appears on line %(line)d.") % {"email": email, "line": seen[email]})
+        return None
+    seen[email] = line
+    return line, email, full_name, comment
+
+
+def unescape_formula(text):
+    """Undo the export's protection against formulas ("'=1+2" back to "=1+2")."""
+    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_STARTS:
+        return text[1:]
+    return text
+
+
+def _write_batch(owner, batch, report):
+    existing = {
+        email: client
+        for email, client in (
+            (c.email_lower, c)
+            for c in Client.objects.filter(owner=owner)
+            .annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=[row[1] for row in batch])
+            .only("pk", "email", "full_name", "comment")
+        )
+    }
+    new, changed = [], []
+    now = timezone.now()
+    for _line, email, full_name, comment in batch:
+        client = existing.get(email)
+        if client is None:
+            new.append(Client(owner=owner, email=email, full_name=full_name or "", comment=comment or ""))
+        elif _update(client, full_name, comment):
+            client.updated_at = now
+            changed.append(client)
+        else:
+            report.unchanged += 1
+    Client.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    Client.objects.bulk_update(changed, ["full_name", "comment", "updated_at"], batch_size=500)
+    report.created += len(new)
+    report.updated += len(changed)
+
+
+def _update(client, full_name, comment):
+    """Apply the file's values (a missing column changes nothing); True if anything changed."""
+    changed = False
+    if full_name is not None and full_name != client.full_name:
+        client.full_name, changed = full_name, True
+    if comment is not None and comment != client.comment:
+        client.comment, changed = comment, True
+    return changed
+
+
+# --- Reading files ------------------------------------------------------------------------
+
+XLSX_MAGIC = b"PK\x03\x04"
+OLD_EXCEL_MAGIC = b"\xd0\xcf\x11\xe0"
+
+
+def read_rows(file):
+    """Yield (line number, {column: text}) for each non-empty data row of a CSV or XLSX file.
+
+    Checks the file's header before the first row is yielded, so whole-file problems are
+    raised from this call, not in the middle of the import.
+    """
+    binary = getattr(file, "file", file)
+    binary.seek(0)
+    head = binary.read(SNIFF_BYTES)
+    binary.seek(0)
+    if not head.strip().lstrip(codecs.BOM_UTF8).strip():
+        raise ImportRefused(_("The file is empty."))
+    if head.startswith(OLD_EXCEL_MAGIC):
+        raise ImportRefused(_("Old Excel files (.xls) are not supported: save the file as .xlsx or .csv."))
+    raw_rows = _xlsx_rows(binary) if head.startswith(XLSX_MAGIC) else _csv_rows(binary, head)
+    columns, first_data = _columns(raw_rows)
+    return _mapped(columns, first_data, raw_rows)
+
+
+def _columns(raw_rows):
+    """Map column positions to field names from the first non-empty row.
+
+    A first row that already holds an address is data: the columns are then taken as
+    e-mail, name, comment.
+    """
+    for line, cells in raw_rows:
+        if not any(cells):
+            continue
+        if any("@" in cell for cell in cells[:1]):
+            return dict(enumerate(HEADERLESS_COLUMNS)), (line, cells)
+        columns = {}
+        for position, title in enumerate(cells):
+            name = _field_for(title)
+            if name and name not in columns.values():
+                columns[position] = name
+        if "email" not in columns.values():
+            raise ImportRefused(
+                _("No e-mail column found in the first row. Name the columns email, full_name and comment.")
+            )
+        return columns, None
+    raise ImportRefused(_("The file is empty."))
+
+
+def _field_for(title):
+    title = title.strip().lstrip("\ufeff").strip().lower()
+    for name, aliases in COLUMN_ALIASES.items():
+        if title in aliases:
+            return name
+    return None
+
+
+def _mapped(columns, first_data, raw_rows):
+    if first_data:
+        yield first_data[0], _row_dict(columns, first_data[1])
+    for line, cells in raw_rows:
+        if any(cells):
+            yield line, _row_dict(columns, cells)
+
+
+def _row_dict(columns, cells):
+    return {name: cells[position] if position < len(cells) else None for position, name in columns.items()}
+
+
+def _text_encoding(head):
+    """UTF-8 (with or without BOM) when the start of the file decodes as UTF-8, else Windows-1251."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "cp1251"
+    return "utf-8"
+
+
+def _delimiter(head, encoding):
+    first_line = head.decode(encoding, errors="replace").splitlines()[0] if head else ""
+    counts = {d: first_line.count(d) for d in (";", ",", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _csv_rows(binary, head):
+    encoding = _text_encoding(head)
+    text = io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
+    reader = csv.reader(text, delimiter=_delimiter(head, encoding))
+    try:
+        for cells in reader:
+            yield reader.line_num, [cell.strip() for cell in cells]
+    except UnicodeDecodeError:
+        # Decoding runs ahead of the parser by a buffer, so the line is approximate.
+        raise ImportRefused(
+            _("The file cannot be read near line %(line)d: the text is not valid %(encoding)s. "
+              "Save it as CSV (UTF-8) or XLSX.") % {"line": reader.line_num + 1, "encoding": encoding}
+        )
+    except csv.Error as error:
+        raise ImportRefused(
+            _("The file cannot be read near line %(line)d: %(reason)s. Save it as CSV (UTF-8) or XLSX.")
+            % {"line": reader.line_num, "reason": error}
+        )
+    finally:
+        try:
+            text.detach()  # leave the caller's file open
+        except ValueError:
+            pass  # already closed by the caller
+
+
+def _xlsx_rows(binary):
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(binary, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many types for a damaged file
+        raise ImportRefused(_("The Excel file cannot be read (%(reason)s).") % {"reason": error.__class__.__name__})
+    try:
+        sheet = workbook.worksheets[0]
+        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield line, ["" if value is None else str(value).strip() for value in values]
+    finally:
+        workbook.close()

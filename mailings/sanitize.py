@@ -1,0 +1,46 @@
+"""Sanitising of rich-text HTML (message bodies, blog posts) before it is stored.
+
+CKEditor 5 produces a small, known set of tags; anything else (scripts, event handlers,
+``javascript:`` links, foreign styles) is removed, so stored HTML can be rendered as is in
+e-mails and pages. Placeholders such as ``{{ full_name }}`` are plain text and survive.
+"""
+import nh3
+
+# What the CKEditor 5 toolbar of settings.CKEDITOR_5_CONFIGS can produce, and no more.
+ALLOWED_TAGS = {
+    "a", "b", "blockquote", "br", "caption", "code", "div", "em", "figcaption", "figure",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "span",
+    "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"class"},
+    "a": {"href", "title", "target"},
+    "img": {"src", "alt", "title", "width", "height", "style"},
+    "figure": {"style"},
+    "p": {"style"},
+    "span": {"style"},
+    "td": {"colspan", "rowspan", "style"},
+    "th": {"colspan", "rowspan", "scope", "style"},
+    "ol": {"start", "reversed"},
+}
+# Image resizing and text alignment from the editor; nothing that can load or hide content.
+ALLOWED_STYLES = {"width", "height", "text-align", "aspect-ratio", "float", "color", "background-color"}
+URL_SCHEMES = {"http", "https", "mailto", "tel"}
+# Their content is dropped with the tag, not kept as text.
+DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "template", "noscript", "svg", "math"}
+
+
+def sanitize_html(html: str) -> str:
+    """Return ``html`` with only harmless tags, attributes, styles and URL schemes left."""
+    if not html:
+        return ""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        clean_content_tags=DROP_WITH_CONTENT,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        filter_style_properties=ALLOWED_STYLES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )

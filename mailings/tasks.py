@@ -1,0 +1,70 @@
+"""django-q2 entry points: thin, taking ids (and ISO times), calling scheduling and sending.
+
+The management command ``run_mailing_sending`` calls these same functions in the
+foreground, so a run behaves the same whoever starts it.
+"""
+import time
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from mailings import scheduling, sending
+
+
+def _moment(value):
+    return parse_datetime(value) if isinstance(value, str) else value
+
+
+def run_mailing(mailing_id, expected=None, progress=None):
+    """Claim and deliver the mailing's next run (``expected``: "send now" of that run)."""
+    attempt = scheduling.claim_scheduled_run(
+        mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
+    )
+    return sending.deliver(attempt, progress=progress) if attempt else None
+
+
+def run_extra(mailing_id, kind, scheduled_for, progress=None):
+    """A manual run to every client, or a retry of the last run's failed recipients."""
+    attempt = scheduling.claim_extra_run(
+        mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now()
+    )
+    return sending.deliver(attempt, progress=progress) if attempt else None
+
+
+def send_test(mailing_id, email):
+    attempt = scheduling.claim_test_run(mailing_id=mailing_id, email=email, now=timezone.now())
+    return sending.deliver(attempt) if attempt else None
+
+
+def resume_attempt(attempt_id, progress=None):
+    attempt = scheduling.claim_resume(attempt_id=attempt_id, now=timezone.now())
+    return sending.deliver(attempt, progress=progress) if attempt else None
+
+
+def kick_mailing(mailing_id):
+    """After a save: start the run if due, continue a stopped one, or wait for a near one."""
+    dispatch_due(only=mailing_id)
+
+
+def dispatch_due(only=None, window=scheduling.LOOKAHEAD, sleep=time.sleep, clock=timezone.now):
+    """Queue due runs and runs to resume; then wait for runs due before the next tick.
+
+    Runs every scheduler tick (about 30 s, see ``scheduling.ensure_schedules``).
+    """
+    deadline = clock() + window
+
+    def enqueue_run(mailing_id):
+        scheduling.enqueue("mailings.tasks.run_mailing", mailing_id)
+
+    def enqueue_resume(attempt_id):
+        scheduling.enqueue("mailings.tasks.resume_attempt", attempt_id)
+
+    while True:
+        now = clock()
+        scheduling.dispatch(
+            now=now, enqueue_run=enqueue_run, enqueue_resume=enqueue_resume, mailing_id=only
+        )
+        upcoming = scheduling.next_due_within(now, deadline, mailing_id=only)
+        if upcoming is None:
+            return
+        sleep(max(0.0, (upcoming - clock()).total_seconds()) + 0.05)

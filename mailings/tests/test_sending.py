@@ -1,0 +1,371 @@
+"""The sending engine against a real SMTP server on loopback (design §5)."""
+import datetime
+import email.policy
+from email import message_from_bytes
+
+import pytest
+from django.core.management import call_command
+from django.test import Client as HttpClient
+from django.utils import timezone
+
+from backoffice.accounts_service import block_user
+from mailings import scheduling, sending, tasks
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, MailingStatus
+from mailings.tests.conftest import make_mailing
+
+pytestmark = pytest.mark.django_db
+
+
+def run_now(mailing, now=None):
+    now = now or timezone.now()
+    scheduling.mailing_saved(mailing=mailing, now=now)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now)
+    assert attempt is not None
+    return sending.deliver(attempt)
+
+
+def parsed(received):
+    return message_from_bytes(received.data, policy=email.policy.default)
+
+
+def test_each_client_gets_a_personal_message_with_html_and_text(alice, smtp_server):
+    mailing = make_mailing(alice, 3, subject="Привет, {{ full_name }}!", body="<p>Hi {{full_name}} &lt;{{ email }}&gt;</p>")
+
+    attempt = run_now(mailing)
+
+    assert attempt.status == AttemptStatus.SUCCESS
+    assert (attempt.recipients, attempt.sent, attempt.failed, attempt.unknown) == (3, 3, 0, 0)
+    assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00001@example.org", "c00002@example.org"]
+    by_rcpt = {r.rcpt_tos[0]: parsed(r) for r in smtp_server.messages}
+    message = by_rcpt["c00001@example.org"]
+    assert message["Subject"] == "Привет, Client 1!"
+    assert message["To"] == "Client 1 <c00001@example.org>"
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "Hi Client 1 &lt;c00001@example.org&gt;" in html
+    assert "Hi Client 1 <c00001@example.org>" in text
+
+
+def test_every_message_carries_a_working_one_click_unsubscribe(alice, smtp_server, settings):
+    settings.SITE_URL = "https://mail.example.com"
+    mailing = make_mailing(alice, 1)
+
+    run_now(mailing)
+
+    message = parsed(smtp_server.messages[0])
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = message["List-Unsubscribe"].strip("<>")
+    assert url.startswith("https://mail.example.com/unsubscribe/")
+    assert url in message.get_body(("html",)).get_content()
+    assert url in message.get_body(("plain",)).get_content()
+    response = HttpClient(enforce_csrf_checks=True).post(url.removeprefix("https://mail.example.com"))
+    assert response.status_code == 200
+    assert mailing.clients.get().unsubscribed_at is not None
+
+
+def test_the_attempt_tells_the_servers_words_not_a_made_up_code(alice, smtp_server):
+    attempt = run_now(make_mailing(alice, 2))
+
+    assert "250 Message accepted for delivery" in attempt.server_response
+    reply = Delivery.objects.filter(attempt=attempt).values_list("smtp_code", "smtp_response").first()
+    assert reply == (250, "Message accepted for delivery")
+
+
+def test_one_connection_serves_a_whole_batch(alice, smtp_server, settings):
+    settings.MAILING_BATCH_SIZE = 50
+    mailing = make_mailing(alice, 120)
+    smtp_server.connections = 0
+
+    run_now(mailing)
+
+    assert len(smtp_server.messages) == 120
+    assert smtp_server.connections <= 3  # one per batch of 50
+
+
+def test_unsubscribed_clients_are_skipped(alice, smtp_server):
+    mailing = make_mailing(alice, 3)
+    mailing.clients.filter(email="c00001@example.org").update(unsubscribed_at=timezone.now())
+
+    attempt = run_now(mailing)
+
+    assert "c00001@example.org" not in smtp_server.recipients()
+    assert Delivery.objects.get(attempt=attempt, email="c00001@example.org").status == DeliveryStatus.SKIPPED
+    assert (attempt.sent, attempt.status) == (2, AttemptStatus.SUCCESS)
+
+
+def test_a_client_unsubscribing_during_a_run_is_skipped_from_the_next_batch(alice, smtp_server, settings):
+    settings.MAILING_BATCH_SIZE = 1
+    mailing = make_mailing(alice, 2)
+    scheduling.mailing_saved(mailing=mailing)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    mailing.clients.filter(email="c00001@example.org").update(unsubscribed_at=timezone.now())
+
+    sending.deliver(attempt)
+
+    assert smtp_server.recipients() == ["c00000@example.org"]
+
+
+def test_a_permanent_refusal_is_recorded_and_not_retried(alice, smtp_server):
+    smtp_server.behaviour.reject_rcpt = {"c00001@example.org": "550 5.1.1 No such user here"}
+    mailing = make_mailing(alice, 3)
+
+    attempt = run_now(mailing)
+
+    assert attempt.status == AttemptStatus.FAILURE
+    assert (attempt.sent, attempt.failed) == (2, 1)
+    failed = Delivery.objects.get(attempt=attempt, email="c00001@example.org")
+    assert (failed.status, failed.smtp_code, failed.tries) == (DeliveryStatus.FAILED, 550, 1)
+    assert "5.1.1 No such user here" in failed.smtp_response
+    assert "550 5.1.1 No such user here" in attempt.server_response
+
+
+def test_a_temporary_failure_pauses_the_run_and_a_later_pass_delivers(alice, smtp_server):
+    smtp_server.behaviour.data_reply = "451 4.3.0 Try again later"
+    mailing = make_mailing(alice, 2)
+    start = timezone.now()
+
+    attempt = run_now(mailing, now=start)
+
+    assert attempt.status == AttemptStatus.PAUSED
+    assert Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.DEFERRED, smtp_code=451).count() == 2
+    mailing.refresh_from_db()
+    assert mailing.paused_until > start
+    assert "451 4.3.0 Try again later" in Attempt.objects.get(pk=attempt.pk).server_response
+    # Not resumable before the backoff is over ...
+    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start) is None
+    smtp_server.behaviour.data_reply = ""
+    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
+
+    attempt = sending.deliver(resumed)
+
+    assert attempt.status == AttemptStatus.SUCCESS
+    assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00001@example.org"]
+    assert list(Delivery.objects.filter(attempt=attempt).values_list("tries", flat=True)) == [2, 2]
+
+
+def test_temporary_failures_end_as_failed_after_the_last_try(alice, smtp_server, settings):
+    settings.MAILING_MAX_TRIES = 2
+    smtp_server.behaviour.data_reply = "452 4.2.2 Mailbox full"
+    mailing = make_mailing(alice, 1)
+    attempt = run_now(mailing)
+    mailing.refresh_from_db()
+    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
+
+    attempt = sending.deliver(resumed)
+
+    assert attempt.status == AttemptStatus.FAILURE
+    delivery = Delivery.objects.get(attempt=attempt)
+    assert (delivery.status, delivery.smtp_code, delivery.tries) == (DeliveryStatus.FAILED, 452, 2)
+
+
+def test_disabling_a_mailing_stops_its_run_at_the_next_batch(alice, smtp_server, settings):
+    settings.MAILING_BATCH_SIZE = 2
+    mailing = make_mailing(alice, 6)
+    scheduling.mailing_saved(mailing=mailing)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+
+    def disable_after_first_batch(counts):
+        scheduling.disable_mailing(mailing=mailing, actor=alice)
+
+    attempt = sending.deliver(attempt, progress=disable_after_first_batch)
+
+    assert len(smtp_server.messages) == 2
+    assert attempt.status == AttemptStatus.PAUSED
+    assert "disabled" in attempt.server_response
+    assert Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.PENDING).count() == 4
+
+
+def test_enabling_again_continues_the_stopped_run_without_duplicates(alice, smtp_server, settings, sync_queue, django_capture_on_commit_callbacks):
+    settings.MAILING_BATCH_SIZE = 2
+    mailing = make_mailing(alice, 4)
+    scheduling.mailing_saved(mailing=mailing)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    sending.deliver(attempt, progress=lambda counts: scheduling.disable_mailing(mailing=mailing, actor=alice))
+    assert len(smtp_server.messages) == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduling.enable_mailing(mailing=mailing, actor=alice)  # queues the continuation (sync here)
+
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.SUCCESS
+    assert sorted(smtp_server.recipients()) == [f"c{i:05d}@example.org" for i in range(4)]
+
+
+def test_blocking_the_owner_stops_the_run(alice, manager, smtp_server, settings):
+    settings.MAILING_BATCH_SIZE = 1
+    mailing = make_mailing(alice, 3)
+    scheduling.mailing_saved(mailing=mailing)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+
+    attempt = sending.deliver(attempt, progress=lambda counts: block_user(user=alice, actor=manager))
+
+    assert len(smtp_server.messages) == 1
+    assert "blocked" in attempt.server_response
+    assert scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()) is None
+
+
+def test_a_run_is_claimed_once_whoever_asks(alice, smtp_server):
+    mailing = make_mailing(alice, 2)
+    scheduling.mailing_saved(mailing=mailing)
+    now = timezone.now()
+    expected = mailing.next_run_at
+
+    by_button = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now, expected=expected)
+    by_scheduler = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now)
+    by_double_click = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now, expected=expected)
+
+    assert by_button is not None
+    assert by_scheduler is None and by_double_click is None
+    assert Attempt.objects.filter(mailing=mailing).count() == 1
+
+
+def test_the_database_refuses_a_second_attempt_for_the_same_run(alice):
+    mailing = make_mailing(alice, 1)
+    at = timezone.now()
+    first = scheduling.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
+    second = scheduling.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
+
+    assert first is not None and second is None
+
+
+def test_two_claimers_get_disjoint_batches(alice):
+    mailing = make_mailing(alice, 5)
+    at = timezone.now()
+    attempt = scheduling.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
+
+    first = sending.claim_batch(attempt.pk, 3)
+    second = sending.claim_batch(attempt.pk, 3)
+    third = sending.claim_batch(attempt.pk, 3)
+
+    ids = [r.delivery_id for r in first + second]
+    assert len(ids) == len(set(ids)) == 5
+    assert third == []
+
+
+def test_a_run_whose_worker_died_is_resumed_and_in_flight_sends_become_unknown(alice, smtp_server, settings):
+    settings.MAILING_BATCH_SIZE = 2
+    settings.MAILING_STALE_AFTER = 60
+    mailing = make_mailing(alice, 5)
+    start = timezone.now()
+    scheduling.mailing_saved(mailing=mailing, now=start)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=start)
+    in_flight = sending.claim_batch(attempt.pk, 2)  # the worker dies holding these
+
+    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=30)) is None
+    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=61))
+    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=61)) is None
+    attempt = sending.deliver(resumed)
+
+    lost = {r.email for r in in_flight}
+    assert set(smtp_server.recipients()).isdisjoint(lost)
+    assert len(smtp_server.recipients()) == len(set(smtp_server.recipients())) == 3
+    assert (attempt.sent, attempt.unknown, attempt.status) == (3, 2, AttemptStatus.FAILURE)
+    assert set(Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.UNKNOWN).values_list("email", flat=True)) == lost
+
+
+def test_a_live_run_is_not_taken_over(alice, settings):
+    settings.MAILING_STALE_AFTER = 60
+    mailing = make_mailing(alice, 1)
+    start = timezone.now()
+    scheduling.mailing_saved(mailing=mailing, now=start)
+    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=start)
+
+    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=59)) is None
+    assert not scheduling.resumable_attempts(start + datetime.timedelta(seconds=59)).exists()
+
+
+def test_send_a_test_goes_to_the_given_address_only_and_leaves_the_schedule(alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
+    mailing = make_mailing(alice, 3, start_at=timezone.now() + datetime.timedelta(days=1))
+    scheduling.mailing_saved(mailing=mailing)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduling.send_test(mailing=mailing, email=alice.email, now=timezone.now())
+
+    assert smtp_server.recipients() == [alice.email]
+    assert parsed(smtp_server.messages[0])["Subject"] == "Hello Alice"
+    mailing.refresh_from_db()
+    assert mailing.status == MailingStatus.CREATED
+    assert mailing.next_run_at > timezone.now()
+
+
+def test_retry_failed_recipients_sends_only_to_those(alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
+    smtp_server.behaviour.reject_rcpt = {"c00002@example.org": "550 No such user"}
+    mailing = make_mailing(alice, 3)
+    run_now(mailing)
+    smtp_server.reset()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scheduling.retry_failed(mailing=mailing, now=timezone.now())
+
+    assert smtp_server.recipients() == ["c00002@example.org"]
+    retry = Attempt.objects.get(mailing=mailing, kind=AttemptKind.RETRY)
+    assert (retry.recipients, retry.sent, retry.status) == (1, 1, AttemptStatus.SUCCESS)
+
+
+def test_retry_with_nothing_failed_does_nothing(alice, smtp_server, sync_queue):
+    mailing = make_mailing(alice, 2)
+    run_now(mailing)
+
+    assert not scheduling.retry_failed(mailing=mailing, now=timezone.now())
+
+
+def test_send_now_of_a_completed_mailing_sends_once_more(alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
+    mailing = make_mailing(alice, 2)
+    run_now(mailing)
+    mailing.refresh_from_db()
+    assert mailing.status == MailingStatus.COMPLETED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scheduling.send_now(mailing=mailing, now=timezone.now())
+
+    assert len(smtp_server.messages) == 4
+    assert Attempt.objects.filter(mailing=mailing, kind=AttemptKind.MANUAL).count() == 1
+
+
+def test_the_rate_limit_spaces_sends():
+    clock = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(round(seconds, 6))
+        clock[0] += seconds
+
+    limiter = sending.RateLimiter(4, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(3):
+        limiter.wait()
+
+    assert slept == [0.25, 0.25]
+
+
+def test_the_command_sends_due_mailings_with_a_progress_bar(alice, smtp_server, capsys):
+    mailing = make_mailing(alice, 3)
+    scheduling.mailing_saved(mailing=mailing)
+
+    call_command("run_mailing_sending")
+
+    output = capsys.readouterr().out
+    assert "3/3" in output
+    assert len(smtp_server.messages) == 3
+    assert Attempt.objects.get(mailing=mailing).kind == AttemptKind.SCHEDULED
+
+
+def test_the_command_sends_one_mailing_on_request(alice, smtp_server, capsys):
+    mailing = make_mailing(alice, 2, start_at=timezone.now() + datetime.timedelta(days=3))
+    scheduling.mailing_saved(mailing=mailing)
+
+    call_command("run_mailing_sending", "--mailing", str(mailing.pk))
+
+    assert len(smtp_server.messages) == 2
+    mailing.refresh_from_db()
+    assert mailing.status == MailingStatus.COMPLETED
+
+
+def test_tasks_take_ids_and_do_nothing_for_a_run_already_taken(alice, smtp_server):
+    mailing = make_mailing(alice, 1)
+    scheduling.mailing_saved(mailing=mailing)
+
+    first = tasks.run_mailing(mailing.pk)
+    second = tasks.run_mailing(mailing.pk)
+
+    assert first.sent == 1 and second is None
+    assert len(smtp_server.messages) == 1

@@ -1,0 +1,50 @@
+"""Every e-mail the service sends goes through the queue: a request never waits on SMTP."""
+import pytest
+from django.core import mail
+from django.test import override_settings
+
+QUEUED = "mailings.mail_backend.QueuedEmailBackend"
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_project_sends_through_the_queue_by_default():
+    from django.conf import settings as project_settings
+    from backoffice import settings as module
+
+    assert module.EMAIL_BACKEND == QUEUED
+    assert project_settings.MAIL_TRANSPORT_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_send_mail_queues_and_the_worker_delivers_over_smtp(smtp_server, sync_queue, django_capture_on_commit_callbacks):
+    with override_settings(EMAIL_BACKEND=QUEUED):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            sent = mail.send_mail("Подтвердите адрес", "Ссылка: https://x/verify/abc/", None, ["dora@example.org"])
+
+    assert sent == 1 and len(callbacks) == 1
+    assert smtp_server.recipients() == ["dora@example.org"]
+    assert smtp_server.messages[0].message["Subject"] == "Подтвердите адрес"
+
+
+def test_nothing_touches_smtp_before_the_transaction_commits(smtp_server, sync_queue, django_capture_on_commit_callbacks):
+    """A rolled-back request sends nothing; a committed one only queues (no SMTP in the request)."""
+    with override_settings(EMAIL_BACKEND=QUEUED):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            mail.send_mail("Reset", "Link", None, ["erin@example.org"])
+
+    assert len(callbacks) == 1
+    assert smtp_server.messages == []
+
+
+def test_queueing_does_not_need_the_mail_server(settings, django_capture_on_commit_callbacks):
+    """With the real (asynchronous) queue, sending mail while the SMTP server is down just queues."""
+    from django_q.models import OrmQ
+
+    settings.EMAIL_PORT = 1  # nothing listens there
+    if "orm" not in settings.Q_CLUSTER:
+        pytest.skip("this check reads the ORM broker's queue; the Redis broker is exercised by the e2e test")
+    with override_settings(EMAIL_BACKEND=QUEUED):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert mail.send_mail("Hi", "Body", None, ["frank@example.org"]) == 1
+
+    assert OrmQ.objects.count() == 1
