@@ -83,11 +83,9 @@ ARTIFACTS_DIR = "test-artifacts"
 
 
 @pytest.fixture
-def browser_page(live_server, transactional_db, django_db_serialized_rollback, monkeypatch):
+def browser_page(live_server, transactional_db, monkeypatch):
     """A Playwright page in Debian's Chromium against the live test server.
 
-    Serialized rollback: a transactional test flushes the database when it ends, and the
-    next browser test needs the roles the data migration created back.
     Skipped, with the reason, where Chromium or Playwright is absent. Screenshots go to
     test-artifacts/ (kept by CI as artifacts).
     """

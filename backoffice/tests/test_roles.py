@@ -32,3 +32,14 @@ def test_content_managers_only_manage_posts():
     assert perms("Content managers") == {
         "content.add_post", "content.change_post", "content.delete_post", "content.view_post",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_groups_come_back_after_a_flush():
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+    assert perms("Content managers") == {
+        "content.add_post", "content.change_post", "content.delete_post", "content.view_post",
+    }
+    assert len(perms("Users")) == 14
