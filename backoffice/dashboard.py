@@ -31,9 +31,9 @@ def dashboard_callback(request, context):
         "next_runs_table": next_runs_table(data["next_runs"], data["sees_all"]),
         "failures_table": failures_table(data["last_failures"]),
     }
+    context["stats"]["paused_table"] = paused_table(data["paused"], data["sees_all"])
     if data["sees_all"]:
         context["stats"]["active_users_table"] = active_users_table(data["active_users"])
-        context["stats"]["paused_table"] = paused_table(data["paused"])
     context["stats"]["scope_label"] = (
         _("All users") if data["sees_all"] else _("Your mailings")
     )
@@ -46,12 +46,16 @@ def rate_text(rate):
 
 def summary_cards(data):
     totals = data["totals"]
-    return [
-        {"title": _("Sent, last 30 days"), "value": formats.number_format(totals["sent"], force_grouping=True)},
-        {"title": _("Failed, last 30 days"), "value": formats.number_format(totals["failed"], force_grouping=True)},
-        {"title": _("Unknown, last 30 days"), "value": formats.number_format(totals["unknown"], force_grouping=True)},
-        {"title": _("Success rate"), "value": rate_text(totals["rate"])},
+    titles = {
+        "sent": _("Sent, last 30 days"),
+        "failed": _("Failed, last 30 days"),
+        "unknown": _("Unknown, last 30 days"),
+    }
+    cards = [
+        {"key": key, "title": title, "value": formats.number_format(totals[key], force_grouping=True)}
+        for key, title in titles.items()
     ]
+    return cards + [{"key": "rate", "title": _("Success rate"), "value": rate_text(totals["rate"])}]
 
 
 def status_cards(by_status):
@@ -111,17 +115,16 @@ def active_users_table(rows):
     }
 
 
-def paused_table(rows):
+def paused_table(rows, sees_all):
+    headers = [_("Mailing"), _("Paused until"), _("Reason")]
+    if sees_all:
+        headers.insert(1, _("Owner"))
     return {
-        "headers": [_("Mailing"), _("Owner"), _("Paused until"), _("Reason")],
+        "headers": headers,
         "rows": [
-            [
-                mailing_link(row["pk"], row["message__subject"]),
-                row["owner__email"],
-                local(row["paused_until"]),
-                row["pause_reason"] or "—",
-            ]
+            [mailing_link(row["pk"], row["message__subject"])]
+            + ([row["owner__email"]] if sees_all else [])
+            + [local(row["paused_until"]), row["pause_reason"] or "—"]
             for row in rows
         ],
     }
-

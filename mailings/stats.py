@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -115,11 +116,18 @@ def invalidate_for_mailing(mailing_id):
     with an older one unreachable; those entries expire on their own shortly after.
     """
     owner_id = Mailing.objects.filter(pk=mailing_id).values_list("owner_id", flat=True).first()
-    stamp = time.time_ns()
-    versions = {GLOBAL_VERSION: stamp, mailing_version_key(mailing_id): stamp}
+    keys = [GLOBAL_VERSION, mailing_version_key(mailing_id)]
     if owner_id is not None:
-        versions[owner_version_key(owner_id)] = stamp
-    cache.set_many(versions, timeout=None)
+        keys.append(owner_version_key(owner_id))
+    new_versions(keys)
+    # Called inside the run's transaction, a request before the commit would cache the old
+    # figures under the new versions: once the rows are visible, move on once more.
+    transaction.on_commit(lambda: new_versions(keys))
+
+
+def new_versions(keys):
+    stamp = time.time_ns()
+    cache.set_many({key: stamp for key in keys}, timeout=None)
 
 
 def cached(name, version_key, params, compute):
@@ -243,13 +251,13 @@ def compute_dashboard(user, now, today, sees_all):
         "totals": sum_outcomes(daily),
         "next_runs": next_runs(mailings),
         "last_failures": last_failures(deliveries),
+        "paused": paused_mailings(mailings, now),
     }
     if sees_all:
         recent = deliveries.annotate(moment=delivery_moment()).filter(
             moment__gte=local_day_start(first_day)
         )
         data["active_users"] = most_active_users(recent)
-        data["paused"] = paused_mailings(mailings, now)
     return data
 
 

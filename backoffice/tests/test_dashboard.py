@@ -36,9 +36,13 @@ def test_a_user_sees_their_own_figures_on_the_page(client, outcomes, alice):
     page = response.content.decode()
     expected = direct_counts(rows_of(alice))
     assert response.context["stats"]["totals"] == expected
+    for key in ("sent", "failed", "unknown"):
+        assert f'data-figure="{key}">{expected[key]}<' in page
+    assert 'data-mailings="created">2<' in page
     assert 'id="dashboard"' in page and 'data-scope="own"' in page
     assert "Alice newsletter" in page  # next run
     assert "5.1.1 User unknown" in page  # last failures with the server's reply
+    assert "Connection refused three times" in page  # her own mailing, paused
     assert "Bob" not in page  # neither Bob's mailing, nor his bounces, nor his address
 
 

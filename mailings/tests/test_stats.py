@@ -90,8 +90,10 @@ def test_a_user_sees_only_their_own_lists(outcomes, alice, bob):
         d.email for d in Delivery.objects.filter(attempt__mailing__owner=alice)
     }
     assert len(data["last_failures"]) == 4
-    assert "active_users" not in data and "paused" not in data
+    assert [row["pk"] for row in data["paused"]] == [outcomes["paused"].pk]
+    assert "active_users" not in data
     assert stats.dashboard(bob)["totals"]["sent"] == 4
+    assert stats.dashboard(bob)["paused"] == []
 
 
 def test_mailings_by_status_counts_disabled_ones_apart(outcomes, alice):
@@ -121,6 +123,19 @@ def test_figures_are_cached_until_a_run_of_the_mailing_finishes(outcomes, alice,
     stats.invalidate_for_mailing(outcomes["newsletter"].pk)
     assert stats.dashboard(alice)["totals"]["sent"] == before + 7
     assert stats.dashboard(bob)["totals"]["sent"] == bob_before
+
+
+def test_figures_cached_before_the_run_commits_are_forgotten_at_the_commit(
+    outcomes, alice, django_capture_on_commit_callbacks
+):
+    before = stats.dashboard(alice)["totals"]["sent"]
+    with django_capture_on_commit_callbacks(execute=True):
+        stats.invalidate_for_mailing(outcomes["newsletter"].pk)
+        # A request in between still sees the rows of before the commit, and caches them.
+        assert stats.dashboard(alice)["totals"]["sent"] == before
+        run = make_attempt(outcomes["newsletter"], timezone.now())
+        add_deliveries(run, S.SENT, 3, sent_at=timezone.now())
+    assert stats.dashboard(alice)["totals"]["sent"] == before + 3
 
 
 def test_invalidating_a_mailing_refreshes_the_managers_view_too(outcomes, manager, bob):
