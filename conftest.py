@@ -79,22 +79,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS_DIR = "test-artifacts"
 
 
-def ensure_roles():
-    """Recreate the role groups of the data migration: a transactional test's flush drops them."""
-    import importlib
-
-    from django.contrib.auth.models import Permission
-
-    roles = importlib.import_module("backoffice.migrations.0002_roles").ROLES
-    for name, codes in roles.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
 @pytest.fixture
 def browser_page(live_server, transactional_db, monkeypatch):
     """A Playwright page in Debian's Chromium against the live test server.
@@ -111,7 +95,6 @@ def browser_page(live_server, transactional_db, monkeypatch):
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("browser tests need the playwright package (requirements-dev.txt)")
-    ensure_roles()
     # Playwright's sync API runs an event loop; the test's ORM calls are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
