@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from backoffice.accounts import service, tokens
 from backoffice.accounts.forms import RegistrationForm, ResendVerificationForm
@@ -57,7 +57,7 @@ def register_done(request):
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_GET
 def verify(request, token):
     """Verify on GET: the link comes from an e-mail and is single-use and expiring.
 

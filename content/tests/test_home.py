@@ -121,3 +121,23 @@ def test_without_the_page_cache_every_request_computes(client, settings, alice):
     factories.mailing(alice)
     Mailing.objects.update(status=MailingStatus.RUNNING)
     assert figures(client)["active_mailings"] == 1
+
+
+def test_a_real_run_of_a_mailing_updates_the_cached_figures(client, alice, smtp_server):
+    """The sending engine changes statuses with QuerySet.update() and then invalidates."""
+    from django.core.management import call_command
+
+    from mailings import scheduling
+
+    mailing = factories.mailing(
+        alice, [factories.client(alice, "reader@example.org")], periodicity="daily"
+    )
+    scheduling.mailing_saved(mailing=mailing)  # as the admin does after saving
+    assert figures(client)["active_mailings"] == 0  # created, not started: now cached
+
+    call_command("run_mailing_sending", "--mailing", str(mailing.pk))
+
+    assert smtp_server.wait_for(1)
+    mailing.refresh_from_db()
+    assert mailing.status == MailingStatus.RUNNING  # a daily mailing runs on
+    assert figures(client)["active_mailings"] == 1
