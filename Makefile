@@ -43,8 +43,9 @@ lint: install-dev
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## make messages: refresh locale/ru/LC_MESSAGES/django.po from the code, then compile it.
 messages: install
-	$(BIN)/python manage.py makemessages -l ru --ignore=.venv --ignore=bench --ignore=var
+	$(BIN)/python manage.py makemessages -l ru --ignore=.venv --ignore=bench --ignore=var --ignore=test-artifacts --ignore=staticfiles --ignore=media
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 bench: install-dev

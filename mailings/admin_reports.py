@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from unfold.decorators import display
 from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
@@ -55,8 +55,8 @@ def period_field(label):
 
 
 class ReportFilterForm(forms.Form):
-    start = period_field(gettext_lazy("From"))
-    end = period_field(gettext_lazy("To"))
+    start = period_field(pgettext_lazy("period start", "From"))
+    end = period_field(pgettext_lazy("period end", "To"))
     status = forms.ChoiceField(
         label=gettext_lazy("Run status"),
         required=False,

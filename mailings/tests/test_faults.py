@@ -18,6 +18,16 @@ from mailings.tests.conftest import make_mailing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def english(settings):
+    """Assertions read the English server responses; the service itself is Russian by default."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 RECIPIENTS = 5
 HANG = 60  # seconds: far beyond any bounded failure path; reaching it means the worker hung
 

@@ -16,6 +16,16 @@ from mailings.tests.conftest import make_mailing
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english(settings):
+    """Assertions read the English server responses; the service itself is Russian by default."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 def run_now(mailing, now=None):
     now = now or timezone.now()
     scheduling.mailing_saved(mailing=mailing, now=now)

@@ -25,7 +25,9 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         server = LocalSMTPServer(host=host, port=port, mailbox_dir=dir, on_message=announce).start()
-        self.stdout.write(f"Mail catcher on {host}:{port}, messages saved in {dir}")
+        self.stdout.write(
+            _("Mail catcher on %(host)s:%(port)s, messages saved in %(dir)s") % {"host": host, "port": port, "dir": dir}
+        )
         self.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *args: stop.set())

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from backoffice.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 
@@ -13,12 +14,13 @@ class Command(BaseCommand):
     def handle(self, url, **options):
         lines = [
             "",
-            f"  Site:         {url}",
-            f"  Back office:  {url}admin/",
-            f"  Mailbox:      messages the local mail catcher received are in {settings.VAR_DIR / 'mailbox'}",
+            "  " + _("Site: %(url)s") % {"url": url},
+            "  " + _("Back office: %(url)s") % {"url": f"{url}admin/"},
+            "  " + _("Mailbox: messages the local mail catcher received are in %(dir)s")
+            % {"dir": settings.VAR_DIR / "mailbox"},
             "",
-            f"  Demo accounts (password for all: {DEMO_PASSWORD}):",
+            "  " + _("Demo accounts (password for all: %(password)s):") % {"password": DEMO_PASSWORD},
         ]
         lines += [f"    {email:<24} {role}" for email, role in DEMO_ACCOUNTS]
-        lines += ["", "  Ctrl-C stops the web server, the worker and the mail catcher.", ""]
+        lines += ["", "  " + _("Ctrl-C stops the web server, the worker and the mail catcher."), ""]
         self.stdout.write("\n".join(lines))
