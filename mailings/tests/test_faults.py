@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -59,7 +60,13 @@ def start_run(owner):
 
 
 def deliver_in_background(attempt):
-    thread = threading.Thread(target=sending.deliver, args=(attempt,), daemon=True)
+    def work():
+        try:
+            sending.deliver(attempt)
+        finally:
+            connection.close()  # the thread's own connection; left open it blocks dropping the test DB
+
+    thread = threading.Thread(target=work, daemon=True)
     thread.start()
     return thread
 
