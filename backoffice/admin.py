@@ -15,6 +15,8 @@ from backoffice.models import User
 
 # A blocked or unverified user whose password is right is told why they cannot log in.
 admin.site.login_form = AdminLoginForm
+# The start page is the statistics dashboard, not Django's "Site administration".
+admin.site.index_title = _("Overview")
 admin.site.unregister(Group)
 
 
