@@ -130,3 +130,13 @@ def browser_login(page, email, password=PASSWORD):
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+@pytest.fixture
+def english(settings):
+    """Assert English texts: the service speaks Russian by default (use with usefixtures)."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

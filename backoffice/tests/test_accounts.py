@@ -12,16 +12,10 @@ from backoffice import accounts_service, permissions
 from backoffice.accounts import tokens
 from conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 User = get_user_model()
 
 STRONG_PASSWORD = "Plum-Orbit-47-Lantern"
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """Assertions read English texts; the site itself is Russian by default."""
-    settings.LANGUAGE_CODE = "en"
 
 
 def register(client, email="newbie@example.com", full_name="Новичок Иванов", password=STRONG_PASSWORD):

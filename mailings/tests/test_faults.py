@@ -17,17 +17,8 @@ from mailings import scheduling, sending
 from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
 from mailings.tests.conftest import make_mailing
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("english")]
 
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """Assertions read the English server responses; the service itself is Russian by default."""
-    from django.utils import translation
-
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
 
 RECIPIENTS = 5
 HANG = 60  # seconds: far beyond any bounded failure path; reaching it means the worker hung

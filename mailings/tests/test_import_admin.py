@@ -9,17 +9,8 @@ from openpyxl import load_workbook
 
 from mailings.models import Client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """Messages are asserted in English, whatever translations exist."""
-    from django.utils import translation
-
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
 
 IMPORT_URL = reverse("admin:mailings_client_import")
 EXPORT_URL = reverse("admin:mailings_client_export")

@@ -7,17 +7,7 @@ from openpyxl import Workbook
 from mailings.importing import ImportRefused, import_clients
 from mailings.models import Client
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """Messages are asserted in English, whatever translations exist."""
-    from django.utils import translation
-
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def csv_file(text, encoding="utf-8"):
