@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -111,9 +112,6 @@ def mailing_version_key(mailing_id):
 def invalidate_for_mailing(mailing_id):
     """Forget cached figures that include this mailing; called when a run finishes.
 
-    Call it once the run's rows are committed: a request between this call and a later
-    commit would cache the old figures again (for ``STATS_CACHE_SECONDS`` at most).
-
     A new version for the mailing, its owner and the global scope makes every key built
     with an older one unreachable; those entries expire on their own shortly after.
     """
@@ -122,6 +120,9 @@ def invalidate_for_mailing(mailing_id):
     if owner_id is not None:
         keys.append(owner_version_key(owner_id))
     new_versions(keys)
+    # Called inside the run's transaction, a request before the commit would cache the old
+    # figures under the new versions: once the rows are visible, move on once more.
+    transaction.on_commit(lambda: new_versions(keys))
 
 
 def new_versions(keys):

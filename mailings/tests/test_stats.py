@@ -125,6 +125,19 @@ def test_figures_are_cached_until_a_run_of_the_mailing_finishes(outcomes, alice,
     assert stats.dashboard(bob)["totals"]["sent"] == bob_before
 
 
+def test_figures_cached_before_the_run_commits_are_forgotten_at_the_commit(
+    outcomes, alice, django_capture_on_commit_callbacks
+):
+    before = stats.dashboard(alice)["totals"]["sent"]
+    with django_capture_on_commit_callbacks(execute=True):
+        stats.invalidate_for_mailing(outcomes["newsletter"].pk)
+        # A request in between still sees the rows of before the commit, and caches them.
+        assert stats.dashboard(alice)["totals"]["sent"] == before
+        run = make_attempt(outcomes["newsletter"], timezone.now())
+        add_deliveries(run, S.SENT, 3, sent_at=timezone.now())
+    assert stats.dashboard(alice)["totals"]["sent"] == before + 3
+
+
 def test_invalidating_a_mailing_refreshes_the_managers_view_too(outcomes, manager, bob):
     before = stats.dashboard(manager)["totals"]["sent"]
     add_deliveries(outcomes["bob_run"], S.SENT, 2, sent_at=timezone.now())
