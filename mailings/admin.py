@@ -4,7 +4,6 @@ Every queryset goes through ``permissions.scope_to_user`` and every write throug
 ``permissions.can_edit_owned``, so another user's object answers 404 (it is simply not in
 the queryset) and a manager's add/change/delete POST answers 403 whatever the form shows.
 """
-import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
@@ -28,6 +27,7 @@ from mailings.admin_reports import MailingReportsAdminMixin
 from mailings.admin_sending import AttemptSendingAdminMixin, MailingSendingAdminMixin
 from mailings.forms import ClientForm, ClientImportForm, MailingForm, MessageForm
 from mailings.models import Attempt, Client, Delivery, Mailing, Message
+from mailings.rendering import Template as MessageTemplate
 from mailings.resources import ClientResource
 from mailings.sanitize import sanitize_html
 
@@ -191,19 +191,7 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
 # --- Messages -----------------------------------------------------------------------------
 
 def sample_recipient():
-    return {"full_name": str(_("Ivan Petrov")), "email": "ivan.petrov@example.com"}
-
-
-PLACEHOLDER = re.compile(r"{{\s*(full_name|email)\s*}}")
-
-
-def fill_placeholders(text, values, escape_values):
-    """Replace {{ full_name }} and {{ email }} (the placeholders users may write)."""
-    def value(match):
-        found = values[match.group(1)]
-        return escape(found) if escape_values else found
-
-    return PLACEHOLDER.sub(value, text)
+    return {"full_name": str(_("Ivan Petrov")), "email": "ivan.petrov@example.com", "unsubscribe_url": "#"}
 
 
 @admin.register(Message)
@@ -234,8 +222,11 @@ class MessageAdmin(OwnedAdmin):
     def preview(self, message):
         """The message as a sample recipient sees it (body sanitised again on display)."""
         sample = sample_recipient()
-        subject = fill_placeholders(message.subject, sample, escape_values=False)
-        body = fill_placeholders(sanitize_html(message.body), sample, escape_values=True)
+        # The same placeholder rule as the sending engine (mailings.rendering).
+        subject = MessageTemplate(message.subject).render(sample)
+        body = MessageTemplate(sanitize_html(message.body)).render(
+            {key: escape(value) for key, value in sample.items()}
+        )
         return format_html(
             '<div class="border border-base-200 rounded-default p-4 dark:border-base-700">'
             '<p class="text-sm text-base-500">{}: {}</p><p class="font-semibold mb-3">{}</p>'
