@@ -29,10 +29,9 @@ from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
 from mailings import charts, stats
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+from mailings.spreadsheets import escape_formula
 
 EXPORT_FORMATS = ("csv", "xlsx")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def date_input():
@@ -87,11 +86,6 @@ def page_number(value):
         return 1
 
 
-def spreadsheet_safe(value):
-    """A cell value that a spreadsheet shows as text rather than runs as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def local_text(moment):
@@ -110,7 +104,7 @@ def attempts_dataset(mailing, filters):
         title=_("Runs"),
     )
     for row in stats.attempts_for_export(mailing, filters):
-        dataset.append([spreadsheet_safe(value) for value in (
+        dataset.append([escape_formula(value) for value in (
             row["pk"], str(kinds.get(row["kind"], row["kind"])), local_text(row["started_at"]),
             local_text(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
             row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
@@ -127,7 +121,7 @@ def failures_dataset(mailing, filters):
         title=_("Failed recipients"),
     )
     for row in stats.failures_for_export(mailing, filters):
-        dataset.append([spreadsheet_safe(value) for value in (
+        dataset.append([escape_formula(value) for value in (
             row["attempt_id"], local_text(row["attempt__started_at"]), row["email"],
             str(statuses.get(row["status"], row["status"])), local_text(row["sent_at"]),
             row["tries"], row["smtp_code"] or "", row["smtp_response"],

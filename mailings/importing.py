@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mailings.models import Client
+from mailings.spreadsheets import unescape_formula
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 BATCH_SIZE = 2000
@@ -47,8 +48,6 @@ COLUMN_ALIASES = {
     "comment": {"comment", "comments", "note", "notes", "комментарий", "примечание"},
 }
 HEADERLESS_COLUMNS = ["email", "full_name", "comment"]
-# Spreadsheets run a cell starting with one of these as a formula (see resources.py).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ImportRefused(Exception):
@@ -169,13 +168,6 @@ def _valid_row(line, values, seen, report):
         return None
     seen[email] = line
     return line, email, full_name, comment
-
-
-def unescape_formula(text):
-    """Undo the export's protection against formulas ("'=1+2" back to "=1+2")."""
-    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_STARTS:
-        return text[1:]
-    return text
 
 
 def _write_batch(owner, batch, report, lookup):

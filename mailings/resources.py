@@ -6,15 +6,8 @@ owner, as the reference that ``bench/import_clients.py`` measures against.
 """
 from import_export import fields, resources
 
-from mailings.importing import FORMULA_STARTS
 from mailings.models import Client
-
-
-def escape_formula(value):
-    """Prefix text a spreadsheet would run as a formula (=, +, -, @) with an apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+from mailings.spreadsheets import escape_formula
 
 
 class ClientResource(resources.ModelResource):
