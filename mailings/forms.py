@@ -30,7 +30,7 @@ class ClientForm(OwnedForm):
         fields = ["email", "full_name", "comment"]
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
+        email = Client.normalize_email(self.cleaned_data["email"])
         taken = Client.objects.filter(owner=self.instance.owner, email__iexact=email)
         if self.instance.pk:
             taken = taken.exclude(pk=self.instance.pk)

@@ -142,7 +142,7 @@ def _import_rows(owner, rows, report):
 
 def _valid_row(line, values, seen, report):
     """The row as a (line, email, full_name, comment) tuple, or None after reporting why not."""
-    email = (values.get("email") or "").strip().lower()
+    email = Client.normalize_email(values.get("email"))
     full_name = values.get("full_name")
     comment = values.get("comment")
     if not email:

@@ -55,10 +55,15 @@ class Client(TimestampedModel):
     def __str__(self):
         return f"{self.full_name} <{self.email}>" if self.full_name else self.email
 
+    @staticmethod
+    def normalize_email(email):
+        """Client addresses are stored trimmed and lower-case: one per owner, whatever the case."""
+        return (email or "").strip().lower()
+
     def clean(self):
         super().clean()
         if self.email:
-            self.email = self.email.strip().lower()
+            self.email = self.normalize_email(self.email)
 
 
 class Message(TimestampedModel):

@@ -32,7 +32,7 @@ class ClientResource(resources.ModelResource):
 
     def before_import_row(self, row, **kwargs):
         if row.get("email"):
-            row["email"] = row["email"].strip().lower()
+            row["email"] = Client.normalize_email(row["email"])
 
     def before_save_instance(self, instance, row, **kwargs):
         instance.owner = self.owner
