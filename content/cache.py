@@ -31,9 +31,9 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 
-from content.figures import home_figures
+from mailings.statistics.home import home_figures
 from content.models import Post
-from mailings.sanitize import sanitize_html
+from lib.sanitize import sanitize_html
 
 HOME_STATS_KEY = "site:home-stats"
 BLOG_VERSION_KEY = "site:blog:version"

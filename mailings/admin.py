@@ -29,7 +29,7 @@ from mailings.forms import ClientForm, ClientImportForm, MailingForm, MessageFor
 from mailings.models import Attempt, Client, Delivery, Mailing, Message
 from mailings.rendering import Template as MessageTemplate
 from mailings.resources import ClientResource
-from mailings.sanitize import sanitize_html
+from lib.sanitize import sanitize_html
 
 
 class NotFoundInsteadOfRedirect:

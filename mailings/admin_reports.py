@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from unfold.decorators import display
 from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
-from mailings import charts, stats
+from mailings.statistics import charts, queries as stats
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
 from mailings.spreadsheets import escape_formula
 

@@ -12,7 +12,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 
 from mailings import importing
 from mailings.models import Client, Mailing, Message
-from mailings.sanitize import sanitize_html
+from lib.sanitize import sanitize_html
 
 
 class OwnedForm(forms.ModelForm):

@@ -429,7 +429,7 @@ def run_finished(*, attempt):
 
 def _invalidate_caches(mailing_id):
     from content.cache import invalidate_home_stats
-    from mailings.stats import invalidate_for_mailing
+    from mailings.statistics.queries import invalidate_for_mailing
 
     invalidate_for_mailing(mailing_id)
     invalidate_home_stats()

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_project_sends_through_the_queue_by_default():
     from django.conf import settings as project_settings
-    from backoffice import settings as module
+    from config import settings as module
 
     assert module.EMAIL_BACKEND == QUEUED
     assert project_settings.MAIL_TRANSPORT_BACKEND == "django.core.mail.backends.smtp.EmailBackend"

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from mailings import stats
+from mailings.statistics import queries as stats
 from mailings.models import AttemptKind, Delivery
 from mailings.models import DeliveryStatus as S
 from mailings.tests.stats_data import (  # noqa: F401  (outcomes is a fixture)

@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.config import database_from_url, redis_url
+from config.env import database_from_url, redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_ckeditor_5",
     "django_q",
     "axes",
+    "config",
     "backoffice",
     "mailings",
     "content",
@@ -58,8 +59,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "backoffice.urls"
-WSGI_APPLICATION = "backoffice.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -254,12 +255,12 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
-    "ENVIRONMENT": "backoffice.navigation.environment_callback",
-    "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
+    "ENVIRONMENT": "config.navigation.environment_callback",
+    "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,
-        "navigation": "backoffice.navigation.sidebar_navigation",
+        "navigation": "config.navigation.sidebar_navigation",
     },
 }
 ENVIRONMENT_NAME = env.str("ENVIRONMENT_NAME", default="")

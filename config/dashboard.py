@@ -9,7 +9,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from mailings import charts, stats
+from mailings.statistics import charts, queries as stats
 from mailings.models import MailingStatus, Periodicity
 
 

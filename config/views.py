@@ -1,7 +1,7 @@
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from backoffice.services import service_states
+from config.health import service_states
 
 
 @never_cache
