@@ -1,4 +1,4 @@
-"""Figures of mailings.stats equal counts made row by row from the Delivery table."""
+"""Figures of mailings.statistics.queries equal counts made row by row from the Delivery table."""
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
