@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
 DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
 REDIS_SCHEMES = {"redis", "rediss", "unix"}
 
@@ -43,3 +45,51 @@ def redis_url(env):
     if url and urlsplit(url).scheme not in REDIS_SCHEMES:
         raise ConfigError("REDIS_URL", f"cannot understand {url!r}; expected redis://host:6379/0")
     return url
+
+
+class StrictEnv(environ.Env):
+    """django-environ's reader, but a boolean or a number it cannot read stops the process.
+
+    django-environ takes any unknown word for false (``HTTPS=ture`` would silently mean
+    plain HTTP) and lets ``int()`` fail with a stack trace. Here a boolean is one of
+    1/0, true/false, yes/no, on/off (any case) and a number is a number; anything else
+    raises ``ConfigError`` naming the variable. An empty value counts as unset (the
+    default applies), as ``.env.sample`` leaves optional variables empty.
+    """
+
+    def _raw(self, var):
+        value = self.ENVIRON.get(var, "").strip()
+        return value or None
+
+    @staticmethod
+    def _unset(var, default, read):
+        """The default; without one, django-environ's own error for a missing variable."""
+        return read(var) if default is environ.Env.NOTSET else default
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return self._unset(var, default, super().bool)
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        raise ConfigError(var, f"expected 1/0 (got {raw!r})")
+
+    def int(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return self._unset(var, default, super().int)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(var, f"expected a whole number (got {raw!r})") from None
+
+    def float(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return self._unset(var, default, super().float)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(var, f"expected a number (got {raw!r})") from None
