@@ -1,6 +1,5 @@
 """Probes of the services the back office depends on, and the /health/ view; the start-up
 checks (``config/checks.py``) use the probes too."""
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse

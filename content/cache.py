@@ -31,9 +31,9 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 
-from mailings.statistics.home import home_figures
 from content.models import Post
 from lib.sanitize import sanitize_html
+from mailings.statistics.home import home_figures
 
 HOME_STATS_KEY = "site:home-stats"
 BLOG_VERSION_KEY = "site:blog:version"

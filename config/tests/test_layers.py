@@ -5,10 +5,8 @@ config (the project shell) sits on top, lib (helpers about no app) at the bottom
     config -> content -> mailings -> backoffice (people) -> lib
 
 A package may import those below it, never one above it, so no two packages import each
-other. Tests and migrations are checked too: a test lives with the lowest package that can
-see everything it uses (tests spanning every app are in config/tests). The one exception: a
-test may read the settings module itself (``config.settings``), to check a declared default
-that Django's settings object (overridden in tests) no longer shows.
+other. Tests and migrations are checked too, with the same rules: a test lives with the
+lowest package that can see everything it uses (tests spanning every app are in config/tests).
 """
 import ast
 from pathlib import Path
@@ -24,7 +22,6 @@ ALLOWED = {
     "backoffice": {"lib"},
     "lib": set(),
 }
-TESTS_MAY_IMPORT = {"config.settings"}
 
 
 def imported_modules(source):
@@ -37,13 +34,11 @@ def imported_modules(source):
             yield from (f"{node.module}.{alias.name}" for alias in node.names)
 
 
-def violations(package, source, is_test=False):
+def violations(package, source):
     wrong = set()
     for module in imported_modules(source):
         top = module.split(".")[0]
         if top not in PACKAGES or top == package or top in ALLOWED[package]:
-            continue
-        if is_test and any(module == name or module.startswith(name + ".") for name in TESTS_MAY_IMPORT):
             continue
         wrong.add(module)
     return wrong
@@ -68,8 +63,6 @@ def test_the_check_sees_an_import_against_the_direction():
     assert violations("backoffice", "def f():\n    import mailings.models\n") == {"mailings.models"}
     assert violations("lib", "from backoffice import permissions") == {"backoffice.permissions"}
     assert violations("mailings", "from config import settings") == {"config.settings"}
-    assert violations("mailings", "from config import urls", is_test=True) == {"config.urls"}
-    assert violations("mailings", "from config import settings", is_test=True) == set()
     assert violations("content", "from mailings.models import Mailing\nfrom lib import sanitize") == set()
 
 
@@ -79,8 +72,7 @@ def test_no_module_imports_a_package_above_its_own(package):
     for owner, path in project_modules():
         if owner != package:
             continue
-        is_test = "tests" in path.relative_to(ROOT).parts
-        wrong = violations(package, path.read_text(encoding="utf-8"), is_test=is_test)
+        wrong = violations(package, path.read_text(encoding="utf-8"))
         if wrong:
             found[str(path.relative_to(ROOT))] = sorted(wrong)
     assert found == {}
