@@ -3,7 +3,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from backoffice import permissions
-from backoffice.smtp_server import LocalSMTPServer
+from lib.smtp_server import LocalSMTPServer
 
 PASSWORD = "correct-horse-battery-staple"
 

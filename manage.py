@@ -5,10 +5,10 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
-    from backoffice.config import ConfigError
+    from config.env import ConfigError
 
     try:
         execute_from_command_line(sys.argv)

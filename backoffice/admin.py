@@ -12,6 +12,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from backoffice import accounts_service, permissions
 from backoffice.forms import AdminLoginForm
 from backoffice.models import User
+from lib.admin import confirm_action
 
 # A blocked or unverified user whose password is right is told why they cannot log in.
 admin.site.login_form = AdminLoginForm
@@ -97,8 +98,6 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
         return self._apply_one(request, object_id, accounts_service.unblock_user, _("Unblock %(user)s?"), _("Unblock"))
 
     def _apply_one(self, request, object_id, change, question, button):
-        from mailings.admin import confirm_action
-
         user = self.get_object(request, object_id)
         change_url = reverse("admin:backoffice_user_change", args=[user.pk])
         if request.method != "POST":

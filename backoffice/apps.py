@@ -10,7 +10,6 @@ class BackofficeConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from backoffice import checks  # noqa: F401  registers the start-up checks
         from backoffice.roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, sender=self)

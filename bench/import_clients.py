@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 def setup_django(workdir):
     os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("CACHE_DIR", str(Path(workdir) / "cache"))
     import django
 

@@ -48,7 +48,7 @@ def start_sink():
             except OSError:
                 time.sleep(0.05)
         process.kill()
-    from backoffice.smtp_server import LocalSMTPServer
+    from lib.smtp_server import LocalSMTPServer
 
     server = LocalSMTPServer(port=port).start()
     server.store = lambda received: None  # a sink: keep nothing
@@ -57,7 +57,7 @@ def start_sink():
 
 def setup_django(database_url):
     os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 

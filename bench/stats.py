@@ -31,7 +31,7 @@ def setup():
     warnings.filterwarnings("ignore", message="No directory at")
     # A fresh cache namespace: nothing from an earlier run is warm.
     os.environ["CACHE_KEY_PREFIX"] = f"bench-stats-{uuid.uuid4().hex[:8]}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
@@ -96,7 +96,7 @@ def main():
     from django.urls import reverse
 
     from backoffice.models import User
-    from mailings import stats
+    from mailings.statistics import queries as stats
     from mailings.models import Delivery, Mailing
 
     manager = User.objects.filter(email="manager@bench.example").first()

@@ -4,8 +4,8 @@ What is kept in the shared cache (Redis, or the file cache web and worker share)
 
 - ``site:home-stats``: the three home page figures. Deleted by ``invalidate_home_stats()``,
   which the receivers in ``content/signals.py`` call when a mailing, a client, a mailing's
-  clients or a user's blocked state change, and which code changing mailings with
-  ``QuerySet.update()`` (no signals) calls itself.
+  clients or a user's blocked state change, and when mailings sends ``figures_changed``
+  (the changes it writes with ``QuerySet.update()``, which send no model signals).
 - ``site:blog:<version>:cards``: every published post as a card (title, address, excerpt,
   image); the blog list pages and the home page's three random posts are cut from it.
 - ``site:blog:<version>:post:<slug>``: what a post's page shows, except the view count.
@@ -31,9 +31,9 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 
-from content.figures import home_figures
 from content.models import Post
-from mailings.sanitize import sanitize_html
+from lib.sanitize import sanitize_html
+from mailings.statistics.home import home_figures
 
 HOME_STATS_KEY = "site:home-stats"
 BLOG_VERSION_KEY = "site:blog:version"

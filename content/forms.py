@@ -3,7 +3,7 @@ from django import forms
 from django_ckeditor_5.widgets import CKEditor5Widget
 
 from content.models import Post
-from mailings.sanitize import sanitize_html
+from lib.sanitize import sanitize_html
 
 
 class PostAdminForm(forms.ModelForm):

@@ -1,7 +1,8 @@
 """Targeted invalidation of the public pages' cache when the data behind them changes.
 
-Bulk changes that send no signals (``QuerySet.update()``, ``bulk_create``) must call
-``content.cache.invalidate_home_stats()`` themselves.
+Mailings announces the changes it writes without model signals (``QuerySet.update()``: a
+run that ends or pauses, an unsubscription) with ``mailings.signals.figures_changed``;
+mailings never calls into content.
 """
 from django.contrib.auth import get_user_model
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -10,6 +11,7 @@ from django.dispatch import receiver
 from content import cache
 from content.models import Post
 from mailings.models import Client, Mailing
+from mailings.signals import figures_changed
 
 
 @receiver(post_save, sender=Mailing, dispatch_uid="site-mailing-saved")
@@ -17,6 +19,11 @@ from mailings.models import Client, Mailing
 @receiver(post_save, sender=Client, dispatch_uid="site-client-saved")
 @receiver(post_delete, sender=Client, dispatch_uid="site-client-deleted")
 def mailings_changed(sender, **kwargs):
+    cache.invalidate_home_stats()
+
+
+@receiver(figures_changed, dispatch_uid="site-mailing-figures-changed")
+def mailing_figures_changed(sender, **kwargs):
     cache.invalidate_home_stats()
 
 

@@ -22,6 +22,8 @@ from unfold.contrib.import_export.forms import ExportForm
 from unfold.decorators import action, display
 
 from backoffice import permissions
+from lib.admin import confirm_action
+from lib.sanitize import sanitize_html
 from mailings import importing, scheduling
 from mailings.admin_reports import MailingReportsAdminMixin
 from mailings.admin_sending import AttemptSendingAdminMixin, MailingSendingAdminMixin
@@ -29,7 +31,6 @@ from mailings.forms import ClientForm, ClientImportForm, MailingForm, MessageFor
 from mailings.models import Attempt, Client, Delivery, Mailing, Message
 from mailings.rendering import Template as MessageTemplate
 from mailings.resources import ClientResource
-from mailings.sanitize import sanitize_html
 
 
 class NotFoundInsteadOfRedirect:
@@ -79,19 +80,6 @@ class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
         if permissions.sees_all_mailings(request.user):
             filters.append("owner")
         return filters
-
-
-def confirm_action(model_admin, request, question, button, cancel_url):
-    """The confirmation page of a detail action (GET); the action itself needs a POST."""
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "title": button,
-        "question": question,
-        "button": button,
-        "cancel_url": cancel_url,
-    }
-    return render(request, "admin/confirm_action.html", context)
 
 
 # --- Clients ------------------------------------------------------------------------------

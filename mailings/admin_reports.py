@@ -6,7 +6,7 @@ runs and the failed recipients with the server's reply; ``.../report/export/csv/
 GET parameters, so a filtered report is a link that can be shared.
 
 The mailing is looked up through the admin's own queryset, which is scoped by owner:
-someone else's mailing answers 404. The figures come from ``mailings.stats``.
+someone else's mailing answers 404. The figures come from ``mailings.statistics.queries``.
 """
 import csv
 from datetime import date, timedelta
@@ -20,15 +20,16 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from unfold.decorators import display
 from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
-from mailings import charts, stats
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+from mailings.statistics import charts, queries
+from mailings.statistics.formatting import rate_text
 from mailings.spreadsheets import escape_formula
 
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -74,7 +75,7 @@ class ReportFilterForm(forms.Form):
         """The filter made of the valid fields only: bad input narrows nothing, never fails."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return stats.ReportFilter(
+        return queries.ReportFilter(
             start=data.get("start"), end=data.get("end"), status=data.get("status") or ""
         )
 
@@ -103,7 +104,7 @@ def attempts_dataset(mailing, filters):
         ],
         title=_("Runs"),
     )
-    for row in stats.attempts_for_export(mailing, filters):
+    for row in queries.attempts_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
             row["pk"], str(kinds.get(row["kind"], row["kind"])), local_text(row["started_at"]),
             local_text(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
@@ -120,7 +121,7 @@ def failures_dataset(mailing, filters):
                  _("Tries"), _("SMTP code"), _("SMTP response")],
         title=_("Failed recipients"),
     )
-    for row in stats.failures_for_export(mailing, filters):
+    for row in queries.failures_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
             row["attempt_id"], local_text(row["attempt__started_at"]), row["email"],
             str(statuses.get(row["status"], row["status"])), local_text(row["sent_at"]),
@@ -152,10 +153,6 @@ def xlsx_response(filename, datasets):
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
     return response
-
-
-def rate_text(rate):
-    return "—" if rate is None else f"{formats.number_format(rate, 1)} %"
 
 
 def with_labels(table, **choices):
@@ -256,8 +253,8 @@ class MailingReportsAdminMixin:
     def report_view(self, request, object_id):
         mailing = self.reported_mailing(request, object_id)
         form = ReportFilterForm(request.GET or None)
-        filters = form.report_filter() if form.is_bound else stats.ReportFilter()
-        data = stats.report(
+        filters = form.report_filter() if form.is_bound else queries.ReportFilter()
+        data = queries.report(
             mailing, filters,
             attempts_page=page_number(request.GET.get("page")),
             failures_page=page_number(request.GET.get("fpage")),

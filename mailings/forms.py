@@ -10,9 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from django_ckeditor_5.widgets import CKEditor5Widget
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 
+from lib.sanitize import sanitize_html
 from mailings import importing
 from mailings.models import Client, Mailing, Message
-from mailings.sanitize import sanitize_html
 
 
 class OwnedForm(forms.ModelForm):

@@ -31,6 +31,7 @@ from mailings.models import (
     MailingStatus,
     Periodicity,
 )
+from mailings.signals import figures_changed
 
 logger = logging.getLogger(__name__)
 
@@ -428,11 +429,7 @@ def run_finished(*, attempt):
 
 
 def _invalidate_caches(mailing_id):
-    from content.cache import invalidate_home_stats
-    from mailings.stats import invalidate_for_mailing
-
-    invalidate_for_mailing(mailing_id)
-    invalidate_home_stats()
+    figures_changed.send(sender=Mailing, mailing_id=mailing_id)
 
 
 # --- Queue ------------------------------------------------------------------------------

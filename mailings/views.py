@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from mailings.models import Client
 from mailings.rendering import client_id_from_token
+from mailings.signals import figures_changed
 
 
 def unsubscribe_client(client, *, now):
@@ -15,9 +16,7 @@ def unsubscribe_client(client, *, now):
     if client.unsubscribed_at is None:
         Client.objects.filter(pk=client.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
         client.unsubscribed_at = now
-    from content.cache import invalidate_home_stats
-
-    invalidate_home_stats()
+    figures_changed.send(sender=Client, mailing_id=None)
 
 
 # The signed token authenticates the request, and mail clients' one-click POST (RFC 8058)

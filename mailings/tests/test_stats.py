@@ -1,4 +1,4 @@
-"""Figures of mailings.stats equal counts made row by row from the Delivery table."""
+"""Figures of mailings.statistics.queries equal counts made row by row from the Delivery table."""
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from mailings import stats
+from mailings.statistics import queries as stats
 from mailings.models import AttemptKind, Delivery
 from mailings.models import DeliveryStatus as S
 from mailings.tests.stats_data import (  # noqa: F401  (outcomes is a fixture)
@@ -188,3 +188,15 @@ def test_a_report_filter_selects_runs_by_local_date_and_status(outcomes):
             attempt__mailing=newsletter, status__in=["failed", "deferred"]
         )
     }
+
+
+def test_the_figures_changed_signal_forgets_the_figures_of_its_mailing(outcomes, alice):
+    from mailings.signals import figures_changed
+
+    before = stats.dashboard(alice)["totals"]["sent"]
+    run = make_attempt(outcomes["newsletter"], timezone.now())
+    add_deliveries(run, S.SENT, 2, sent_at=timezone.now())
+    figures_changed.send(sender=None, mailing_id=None)  # no mailing named: nothing to forget
+    assert stats.dashboard(alice)["totals"]["sent"] == before
+    figures_changed.send(sender=None, mailing_id=outcomes["newsletter"].pk)
+    assert stats.dashboard(alice)["totals"]["sent"] == before + 2

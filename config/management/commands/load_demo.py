@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from backoffice.demo import DEMO_ACCOUNTS
+from config.demo import DEMO_ACCOUNTS
 from backoffice.models import User
 
 FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"

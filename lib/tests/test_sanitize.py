@@ -1,6 +1,6 @@
 import pytest
 
-from mailings.sanitize import sanitize_html
+from lib.sanitize import sanitize_html
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.config import database_from_url, redis_url
+from config.env import StrictEnv, database_from_url, redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+env = StrictEnv()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 INSECURE_DEV_KEY = "django-insecure-development-key-change-me"
@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_ckeditor_5",
     "django_q",
     "axes",
+    "config",
     "backoffice",
     "mailings",
     "content",
@@ -58,8 +59,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "backoffice.urls"
-WSGI_APPLICATION = "backoffice.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -120,12 +121,13 @@ else:
         }
     }
 
+# A run longer than this is killed; the resumable run picks up where it stopped.
+Q_TIMEOUT = env.int("Q_TIMEOUT", default=1800)
 Q_CLUSTER = {
     "name": "mailing",
     "workers": env.int("Q_WORKERS", default=2),
-    # A run longer than this is killed; the resumable run picks up where it stopped.
-    "timeout": env.int("Q_TIMEOUT", default=1800),
-    "retry": env.int("Q_TIMEOUT", default=1800) + 60,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 60,
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,
@@ -202,16 +204,18 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = BASE_DIR / env.str("MEDIA_ROOT", default="media")
+# COLLECTSTATIC_DONE=1 once collectstatic has run (production).
+COLLECTSTATIC_DONE = env.bool("COLLECTSTATIC_DONE", default=False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG and env.bool("COLLECTSTATIC_DONE", default=False)
+        if not DEBUG and COLLECTSTATIC_DONE
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
 # Serve static files straight from the apps when collectstatic has not been run (make run).
-WHITENOISE_USE_FINDERS = not env.bool("COLLECTSTATIC_DONE", default=False)
+WHITENOISE_USE_FINDERS = not COLLECTSTATIC_DONE
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -254,12 +258,12 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
-    "ENVIRONMENT": "backoffice.navigation.environment_callback",
-    "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
+    "ENVIRONMENT": "config.navigation.environment_callback",
+    "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,
-        "navigation": "backoffice.navigation.sidebar_navigation",
+        "navigation": "config.navigation.sidebar_navigation",
     },
 }
 ENVIRONMENT_NAME = env.str("ENVIRONMENT_NAME", default="")

@@ -125,6 +125,12 @@ def invalidate_for_mailing(mailing_id):
     transaction.on_commit(lambda: new_versions(keys))
 
 
+def forget_figures_of_mailing(sender, mailing_id=None, **kwargs):
+    """Receiver of ``mailings.signals.figures_changed`` (connected in MailingsConfig.ready)."""
+    if mailing_id is not None:
+        invalidate_for_mailing(mailing_id)
+
+
 def new_versions(keys):
     stamp = time.time_ns()
     cache.set_many({key: stamp for key in keys}, timeout=None)

@@ -3,7 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from backoffice.views import health
+from config.health import health
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),

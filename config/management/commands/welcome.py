@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from backoffice.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from config.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from backoffice import services
+from config import health
 
 
 @register("services")
@@ -10,7 +10,7 @@ def check_redis(app_configs=None, **kwargs):
     if not settings.REDIS_URL:
         return []
     try:
-        services.probe_redis(settings.REDIS_URL)
+        health.probe_redis(settings.REDIS_URL)
     except Exception as exc:
         return [
             Error(

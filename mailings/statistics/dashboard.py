@@ -1,28 +1,30 @@
-"""The admin start page (django-unfold dashboard callback).
+"""The admin start page's statistics, shaped for django-unfold's components.
 
-The figures come from ``mailings.stats.dashboard`` (aggregate queries, cached briefly);
-this module only shapes them for unfold's components: cards, a Chart.js line chart and
-tables. People without access to mailings (content managers) get no statistics at all.
+The figures come from ``queries.dashboard`` (aggregate queries, cached briefly); this
+module only shapes them: cards, a Chart.js line chart and tables. People without access to
+mailings (content managers) get no statistics at all. ``config/dashboard.py`` hands the
+result to unfold.
 """
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from mailings import charts, stats
 from mailings.models import MailingStatus, Periodicity
+from mailings.statistics import charts, queries
+from mailings.statistics.formatting import rate_text
 
 
 def shows_statistics(user):
     return user.is_active and user.has_perm("mailings.view_mailing")
 
 
-def dashboard_callback(request, context):
-    if not shows_statistics(request.user):
-        context["stats"] = None
-        return context
-    data = stats.dashboard(request.user)
-    context["stats"] = {
+def dashboard_stats(user):
+    """What the admin start page shows ``user``, or None for people without access to mailings."""
+    if not shows_statistics(user):
+        return None
+    data = queries.dashboard(user)
+    stats = {
         **data,
         "cards": summary_cards(data),
         "status_cards": status_cards(data["by_status"]),
@@ -31,17 +33,11 @@ def dashboard_callback(request, context):
         "next_runs_table": next_runs_table(data["next_runs"], data["sees_all"]),
         "failures_table": failures_table(data["last_failures"]),
     }
-    context["stats"]["paused_table"] = paused_table(data["paused"], data["sees_all"])
+    stats["paused_table"] = paused_table(data["paused"], data["sees_all"])
     if data["sees_all"]:
-        context["stats"]["active_users_table"] = active_users_table(data["active_users"])
-    context["stats"]["scope_label"] = (
-        _("All users") if data["sees_all"] else _("Your mailings")
-    )
-    return context
-
-
-def rate_text(rate):
-    return "—" if rate is None else f"{formats.number_format(rate, 1)} %"
+        stats["active_users_table"] = active_users_table(data["active_users"])
+    stats["scope_label"] = _("All users") if data["sees_all"] else _("Your mailings")
+    return stats
 
 
 def summary_cards(data):

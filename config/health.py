@@ -1,7 +1,9 @@
-"""Probes of the services the back office depends on; used by /health/ and start-up checks."""
-from django.conf import settings
+"""Probes of the services the back office depends on, and the /health/ view; the start-up
+checks (``config/checks.py``) use the probes too."""
 from django.core.cache import cache
 from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
 
 
 def probe_database():
@@ -52,5 +54,12 @@ def service_states():
     return states
 
 
-def redis_configured():
-    return bool(settings.REDIS_URL)
+@never_cache
+def health(request):
+    """JSON state of database, cache and queue: 200 when all answer, 503 otherwise."""
+    states = service_states()
+    healthy = all(state == "ok" for state in states.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "services": states},
+        status=200 if healthy else 503,
+    )

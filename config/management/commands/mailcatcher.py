@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from backoffice.smtp_server import LocalSMTPServer
+from lib.smtp_server import LocalSMTPServer
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from mailings import stats
+from mailings.statistics import queries as stats
 from mailings.models import Delivery
 from mailings.models import DeliveryStatus as S
 from mailings.tests.stats_data import (  # noqa: F401  (outcomes is a fixture)

@@ -1,0 +1,95 @@
+"""Reading configuration from the environment, with errors that name the variable.
+
+Settings call these helpers instead of parsing by hand, so that a bad value stops the
+process with one readable line (see ``manage.py``) rather than a stack trace.
+"""
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
+class ConfigError(ImproperlyConfigured):
+    """A setting from the environment is missing or malformed."""
+
+    def __init__(self, variable, problem):
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+def database_from_url(env, default):
+    url = env.str("DATABASE_URL", default=default)
+    scheme = urlsplit(url).scheme
+    if scheme not in DATABASE_SCHEMES or "://" not in url:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"cannot understand {url!r}; expected e.g. postgres://user:password@host:5432/name "
+            "or sqlite:////absolute/path.sqlite3",
+        )
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as exc:  # django-environ raises several types for bad URLs
+        raise ConfigError("DATABASE_URL", f"cannot parse {url!r} ({exc})") from exc
+    if config["ENGINE"] != "django.db.backends.sqlite3" and not config.get("NAME"):
+        raise ConfigError("DATABASE_URL", f"{url!r} names no database")
+    return config
+
+
+def redis_url(env):
+    url = env.str("REDIS_URL", default="")
+    if url and urlsplit(url).scheme not in REDIS_SCHEMES:
+        raise ConfigError("REDIS_URL", f"cannot understand {url!r}; expected redis://host:6379/0")
+    return url
+
+
+class StrictEnv(environ.Env):
+    """django-environ's reader, but a boolean or a number it cannot read stops the process.
+
+    django-environ takes any unknown word for false (``HTTPS=ture`` would silently mean
+    plain HTTP) and lets ``int()`` fail with a stack trace. Here a boolean is one of
+    1/0, true/false, yes/no, on/off (any case) and a number is a number; anything else
+    raises ``ConfigError`` naming the variable. An empty value counts as unset (the
+    default applies), as ``.env.sample`` leaves optional variables empty.
+    """
+
+    def _raw(self, var):
+        value = self.ENVIRON.get(var, "").strip()
+        return value or None
+
+    @staticmethod
+    def _unset(var, default, read):
+        """The default; without one, django-environ's own error for a missing variable."""
+        return read(var) if default is environ.Env.NOTSET else default
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return self._unset(var, default, super().bool)
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        raise ConfigError(var, f"expected 1/0 (got {raw!r})")
+
+    def int(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return self._unset(var, default, super().int)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(var, f"expected a whole number (got {raw!r})") from None
+
+    def float(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var)
+        if raw is None:
+            return self._unset(var, default, super().float)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(var, f"expected a number (got {raw!r})") from None

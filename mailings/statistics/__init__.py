@@ -1,0 +1,11 @@
+"""Every statistic of the service, in one place (definitions in docs/statistics.md).
+
+- ``queries``: the aggregate queries and their versioned cache (dashboard, reports).
+- ``home``: the public home page's three figures (content caches them).
+- ``charts``: Chart.js data and options for unfold's chart components.
+- ``dashboard``: the admin start page's figures shaped as cards, charts and tables.
+- ``formatting``: how a figure reads on a page (``rate_text``).
+
+Other apps only call these; the cache of the home page figures is content's business
+(it listens to ``mailings.signals.figures_changed``).
+"""
