@@ -195,6 +195,20 @@ def test_a_press_after_the_scheduler_claimed_the_run_never_pulls_the_next_period
     assert said == f"Nothing new was started: the run due {local.day} {local:%B %Y, %H:%M} has already been done."
 
 
+def test_a_press_while_the_run_is_going_says_so(client, alice, future_once, clock, smtp_server,
+                                               django_capture_on_commit_callbacks):
+    page = Page(logged_in(client, alice), action_url(future_once, "send-now"))
+    claimed = scheduling.claim_scheduled_run(
+        mailing_id=future_once.pk, now=clock(), expected=future_once.next_run_at
+    )  # a worker took the run and has not finished it
+
+    said, _ = page.press(django_capture_on_commit_callbacks)
+
+    assert said.startswith("Nothing new was started: the run due") and said.endswith("is already going.")
+    assert list(Attempt.objects.values_list("pk", flat=True)) == [claimed.pk]
+    assert smtp_server.messages == []
+
+
 def test_a_page_whose_run_changed_starts_nothing(client, alice, future_daily, clock, smtp_server,
                                                  django_capture_on_commit_callbacks):
     page = Page(logged_in(client, alice), action_url(future_daily, "send-now"))
