@@ -57,6 +57,21 @@ def can_edit_owned(user, obj=None):
     return obj is None or owns(user, obj)
 
 
+def mailing_choices_owner(user, requested_owner_id=None):
+    """Whose clients and message a mailing form of ``user`` may offer: an owner's pk, or None.
+
+    A mailing may only use its owner's clients and message. A user edits their own mailings
+    only, so it is always them. A superuser edits anyone's: the form asks for the owner of
+    the mailing being edited (``requested_owner_id``); a new mailing, which the superuser
+    will own (the form has no owner field), offers their own. Managers edit no mailing.
+    """
+    if not can_edit_owned(user):
+        return None
+    if user.is_superuser and str(requested_owner_id or "").isdigit():
+        return int(requested_owner_id)
+    return user.pk
+
+
 def can_toggle_mailing(user, mailing):
     """Disable or enable a mailing: its owner, any manager, a superuser."""
     if not user.is_active:

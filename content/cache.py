@@ -19,7 +19,13 @@ View counts are not cached: each page view runs one ``UPDATE ... RETURNING`` tha
 and reads the new total, cached page or not.
 
 ``PAGE_CACHE=0`` in the environment serves these pages without the cache (benchmarks).
+
+An unreachable cache (Redis down) never breaks a public page: each cache call that fails
+logs a warning and behaves as a miss, so the page is computed from the database, and view
+counts, which live in the database, still go up. An invalidation lost that way leaves an
+entry at most its timeout out of date once the cache is back.
 """
+import logging
 import random
 import uuid
 
@@ -41,11 +47,57 @@ HOME_STATS_TIMEOUT = 10 * 60
 BLOG_TIMEOUT = 60 * 60
 EXCERPT_WORDS = 30
 
+logger = logging.getLogger(__name__)
 _no_cache = DummyCache("site-no-cache", {})
 
 
+def _unreachable_cache_errors():
+    """What a cache backend raises when its server cannot be reached."""
+    errors = [OSError]  # includes socket errors and the file cache's disk errors
+    try:
+        from redis.exceptions import RedisError
+        errors.append(RedisError)
+    except ImportError:  # Redis is optional (design §6)
+        pass
+    try:
+        from django_redis.exceptions import ConnectionInterrupted
+        errors.append(ConnectionInterrupted)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+class _DegradingCache:
+    """The shared cache whose failures count as misses, so pages render without it."""
+
+    errors = _unreachable_cache_errors()
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def _call(self, operation, fallback, *args):
+        try:
+            return getattr(self.backend, operation)(*args)
+        except self.errors as error:
+            logger.warning("cache unreachable, public page served without it (%s %s): %r",
+                           operation, args[0], error)
+            return fallback
+
+    def get(self, key, default=None):
+        return self._call("get", default, key, default)
+
+    def set(self, key, value, timeout):
+        self._call("set", None, key, value, timeout)
+
+    def add(self, key, value, timeout):
+        return self._call("add", False, key, value, timeout)
+
+    def delete(self, key):
+        self._call("delete", None, key)
+
+
 def _cache():
-    return shared_cache if getattr(settings, "PAGE_CACHE", True) else _no_cache
+    return _DegradingCache(shared_cache if getattr(settings, "PAGE_CACHE", True) else _no_cache)
 
 
 # --- Home page figures ---------------------------------------------------------------------

@@ -5,7 +5,10 @@ Every queryset goes through ``permissions.scope_to_user`` and every write throug
 the queryset) and a manager's add/change/delete POST answers 403 whatever the form shows.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -40,6 +43,37 @@ class NotFoundInsteadOfRedirect:
         raise Http404(_("No such object, or it is not yours."))
 
 
+OWNER_PARAMETER = "owner"  # the mailing owner a mailing form's autocomplete asks for
+
+
+def _is_mailing_autocomplete(request):
+    """The admin's autocomplete view, asked for choices of a mailing's field."""
+    match = request.resolver_match
+    return (
+        match is not None and match.url_name == "autocomplete"
+        and request.GET.get("app_label") == Mailing._meta.app_label
+        and request.GET.get("model_name") == Mailing._meta.model_name
+    )
+
+
+class OwnerAutocompleteMixin:
+    """An autocomplete widget that asks for the choices of one owner (``owner_id``)."""
+
+    owner_id = None
+
+    def get_url(self):
+        url = super().get_url()
+        return f"{url}?{urlencode({OWNER_PARAMETER: self.owner_id})}" if self.owner_id else url
+
+
+class OwnerAutocompleteSelect(OwnerAutocompleteMixin, AutocompleteSelect):
+    pass
+
+
+class OwnerAutocompleteSelectMultiple(OwnerAutocompleteMixin, AutocompleteSelectMultiple):
+    pass
+
+
 class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
     exclude = ["owner"]
     show_full_result_count = False
@@ -67,6 +101,14 @@ class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
         if not change and not obj.owner_id:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _is_mailing_autocomplete(request):
+            # Offer only what the mailing form accepts: its owner's objects.
+            owner_id = permissions.mailing_choices_owner(request.user, request.GET.get(OWNER_PARAMETER))
+            queryset = queryset.filter(owner_id=owner_id) if owner_id else queryset.none()
+        return queryset, may_have_duplicates
 
     def get_list_display(self, request):
         """Those who see everyone's objects also see whose they are."""
@@ -250,6 +292,27 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReportsAdminMixin, OwnedAdmi
     actions_detail = [*MailingSendingAdminMixin.actions_detail, "disable_mailing_detail", "enable_mailing_detail"]
     readonly_fields = ["state", "client_count", "disabled_at", "disabled_by", "created_at", "updated_at"]
     exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "next_run_at", "status"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            kwargs.setdefault("widget", OwnerAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using")))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            kwargs.setdefault(
+                "widget", OwnerAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The autocompletes ask for the form owner's clients and messages, the only ones it saves.
+        for name in self.autocomplete_fields:
+            if name in form.base_fields:
+                widget = form.base_fields[name].widget
+                getattr(widget, "widget", widget).owner_id = form.owner.pk
+        return form
 
     def get_fieldsets(self, request, obj=None):
         schedule = (_("Schedule"), {"fields": ["message", "clients", "start_at", "end_at", "periodicity"]})

@@ -12,14 +12,15 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from unfold.decorators import action, display
 
 from backoffice import permissions
 from mailings import scheduling
-from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+from mailings.models import Attempt, AttemptKind, AttemptStatus, DeliveryStatus
 
 DELIVERIES_SHOWN = 100
 
@@ -114,38 +115,61 @@ class MailingSendingAdminMixin:
         mailing = self._scoped_mailing(request, object_id)
         return mailing is not None and permissions.can_edit_owned(request.user, mailing)
 
-    def _confirmed(self, request, object_id, title, question):
-        """(mailing, True) on a POST; (mailing, confirmation page) on a GET."""
+    def _editable_mailing(self, request, object_id):
         mailing = self._scoped_mailing(request, object_id)
         if mailing is None:
             raise Http404(_("No such mailing."))
         if not permissions.can_edit_owned(request.user, mailing):
             raise PermissionDenied
-        if request.method == "POST":
-            return mailing, None
+        return mailing
+
+    def _confirmation_page(self, request, mailing, title, question, run=None):
         context = {
             **self.admin_site.each_context(request),
             "title": title, "question": question, "object": mailing, "opts": self.model._meta,
             "back_url": reverse("admin:mailings_mailing_change", args=[mailing.pk]),
+            "run_token": run.token if run else "",
         }
-        return mailing, TemplateResponse(request, "mailings/admin/confirm_action.html", context)
+        return TemplateResponse(request, "mailings/admin/confirm_action.html", context)
+
+    def _confirmed(self, request, object_id, title, question):
+        """(mailing, None) on a POST; (mailing, confirmation page) on a GET."""
+        mailing = self._editable_mailing(request, object_id)
+        if request.method == "POST":
+            return mailing, None
+        return mailing, self._confirmation_page(request, mailing, title, question)
+
+    def _run_button(self, request, object_id, title, question, current_run, press):
+        """A button that starts one run: the page names it, the POST starts exactly that one.
+
+        ``question`` is formatted with the run's description; ``current_run(mailing)`` is the
+        run the button starts now (None: nothing to start); ``press(mailing=, run=)`` acts.
+        """
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            run = current_run(mailing)
+            if run is None:
+                report_press(request, mailing, scheduling.PressResult(scheduling.Press.NOTHING))
+                return self._back(mailing)
+            question = question % {"run": describe_run(mailing, run)}
+            return self._confirmation_page(request, mailing, title, question, run)
+        run = scheduling.run_from_token(mailing, request.POST.get("run"))
+        if run is None:
+            messages.error(request, _("The confirmation did not name a run of this mailing; nothing was started. "
+                                      "Please confirm again."))
+            return redirect(request.path)
+        report_press(request, mailing, press(mailing=mailing, run=run))
+        return self._back(mailing)
 
     def _back(self, mailing):
         return redirect(reverse("admin:mailings_mailing_change", args=[mailing.pk]))
 
     @action(description=gettext_lazy("Send now"), url_path="send-now", icon="send", permissions=["send_mailing"])
     def send_now_action(self, request, object_id):
-        mailing, page = self._confirmed(
-            request, object_id, _("Send now"), _("Send this mailing to all its clients now?")
+        return self._run_button(
+            request, object_id, _("Send now"), _("Start %(run)s now?"),
+            scheduling.send_now_run, scheduling.send_now,
         )
-        if page:
-            return page
-        started = scheduling.send_now(mailing=mailing, now=timezone.now())
-        if started:
-            messages.success(request, _("The run is queued; progress appears below."))
-        else:
-            messages.warning(request, _("Nothing to send: the mailing is disabled or its owner is blocked."))
-        return self._back(mailing)
 
     @action(description=gettext_lazy("Send a test to me"), url_path="send-test", icon="outgoing_mail",
             permissions=["send_mailing"])
@@ -163,17 +187,55 @@ class MailingSendingAdminMixin:
     @action(description=gettext_lazy("Retry failed recipients"), url_path="retry-failed", icon="replay",
             permissions=["send_mailing"])
     def retry_failed_action(self, request, object_id):
-        mailing, page = self._confirmed(
-            request, object_id, _("Retry failed recipients"),
-            _("Send again to the recipients the last finished run could not reach?"),
+        return self._run_button(
+            request, object_id, _("Retry failed recipients"), _("Start %(run)s?"),
+            scheduling.retry_run, scheduling.retry_failed,
         )
-        if page:
-            return page
-        if scheduling.retry_failed(mailing=mailing, now=timezone.now()):
-            messages.success(request, _("A retry of the failed recipients is queued."))
-        else:
-            messages.warning(request, _("There is no finished run with failed recipients to retry."))
-        return self._back(mailing)
+
+
+def _when(moment):
+    return date_format(timezone.localtime(moment), "j E Y, H:i")
+
+
+def describe_run(mailing, run):
+    """The run a button starts, in words, for its confirmation page and its outcome message."""
+    if run.kind == AttemptKind.SCHEDULED:
+        return _("the run due %(when)s") % {"when": _when(run.scheduled_for)}
+    if run.kind == AttemptKind.MANUAL:
+        count = mailing.clients.count()
+        return ngettext(
+            "an extra run to the mailing's %(count)d client", "an extra run to all %(count)d clients of the mailing",
+            count,
+        ) % {"count": count}
+    retried = Attempt.objects.get(pk=run.follows)
+    count = retried.deliveries.filter(status__in=scheduling.RETRIED_STATUSES).count()
+    return ngettext(
+        "a retry of the %(count)d recipient the run of %(when)s could not reach",
+        "a retry of the %(count)d recipients the run of %(when)s could not reach",
+        count,
+    ) % {"count": count, "when": _when(retried.started_at)}
+
+
+def report_press(request, mailing, result):
+    """Tell the person what their press did; a second press says the run is already going."""
+    Press = scheduling.Press
+    if result.outcome == Press.NOTHING:
+        messages.warning(request, _("There is no finished run with failed recipients to retry."))
+        return
+    words = {"run": describe_run(mailing, result.run)}
+    if result.outcome == Press.QUEUED:
+        messages.success(request, _("Started: %(run)s. Progress appears below.") % words)
+    elif result.outcome == Press.ALREADY and result.attempt.status in (AttemptStatus.RUNNING, AttemptStatus.PAUSED):
+        messages.info(request, _("Nothing new was started: %(run)s is already going.") % words)
+    elif result.outcome == Press.ALREADY:
+        messages.info(request, _("Nothing new was started: %(run)s has already been done.") % words)
+    elif result.outcome == Press.STALE:
+        messages.warning(request, _(
+            "Nothing was started: the page you confirmed offered %(run)s, which is no longer what this "
+            "button starts (the mailing has changed since). Look at the mailing again."
+        ) % words)
+    else:
+        messages.warning(request, _("Nothing to send: the mailing is disabled or its owner is blocked."))
 
 
 class AttemptSendingAdminMixin:

@@ -12,12 +12,15 @@ month's last day). Every function takes ``now`` so tests control the clock.
 """
 import calendar
 import datetime
+import enum
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from mailings.models import (
@@ -165,40 +168,128 @@ def enable_mailing(*, mailing, actor):
     mailing_saved(mailing=mailing)
 
 
-def _minute(now):
-    return now.replace(second=0, microsecond=0)
+# --- The admin's buttons: each press names the run it starts ----------------------------
+#
+# The confirmation page shows the run a button would start and carries its identity
+# (``ButtonRun.token``) in the form; the POST acts on exactly that run. So a second press, or
+# a page rendered before the scheduler claimed the run, can never start another run: the
+# run it names either exists already (the press is a no-op that says so) or is no longer
+# the one the button would start (stale: nothing happens).
 
 
-def send_now(*, mailing, now):
-    """The admin's "send now": pull the next run forward, or send once more when none is left.
+@dataclass(frozen=True)
+class ButtonRun:
+    """A run a button starts: its Attempt key (kind, scheduled_for) and what it follows.
 
-    The run is identified by the run time seen now, so the scheduler firing at the same
-    moment, or a double click, claims the same run and only one of them sends it. An extra
-    run is keyed by the minute, so a double click sends it once.
+    A scheduled run is its due time. An extra run (manual "send now" when no run is left, or
+    a retry) follows the mailing's newest run (for a retry: the finished run it retries) and
+    takes that run's start time as its ``scheduled_for``, so there is one extra run per
+    run it follows, however many times and by however many people the button is pressed.
     """
-    if stop_reason(mailing.pk):
-        return False
+
+    kind: str  # an AttemptKind value, as a plain string (it travels through the queue)
+    scheduled_for: datetime.datetime
+    follows: int | None = None  # the followed attempt's id; 0 for a mailing that never ran
+
+    @property
+    def token(self):
+        if self.kind == AttemptKind.SCHEDULED:
+            return f"{self.kind}:{self.scheduled_for.isoformat()}"
+        return f"{self.kind}:{self.follows}"
+
+
+class Press(str, enum.Enum):
+    """What a press of "send now" or "retry failed" did."""
+
+    QUEUED = "queued"
+    ALREADY = "already"  # the run it names exists: going or done; nothing new started
+    STALE = "stale"  # the page named a run the button would no longer start; nothing done
+    STOPPED = "stopped"  # the mailing is disabled or its owner blocked
+    NOTHING = "nothing"  # no run to start (retry with no failed recipients)
+
+
+@dataclass(frozen=True)
+class PressResult:
+    outcome: Press
+    run: ButtonRun | None = None
+    attempt: Attempt | None = None
+
+    def __bool__(self):
+        return self.outcome == Press.QUEUED
+
+
+def _extra_run(mailing, kind, follows):
+    if follows is None:
+        return ButtonRun(kind, mailing.created_at, 0)
+    return ButtonRun(kind, follows.started_at, follows.pk)
+
+
+def _newest_run(mailing):
+    return mailing.attempts.exclude(kind=AttemptKind.TEST).order_by("-started_at", "-pk").first()
+
+
+def send_now_run(mailing):
+    """The run "send now" starts: the next run pulled forward, or one extra run when none is left."""
     if mailing.next_run_at is not None:
-        expected = mailing.next_run_at.isoformat()
-        transaction.on_commit(lambda: enqueue("mailings.tasks.run_mailing", mailing.pk, expected))
-    else:
-        at = _minute(now).isoformat()
-        transaction.on_commit(
-            lambda: enqueue("mailings.tasks.run_extra", mailing.pk, AttemptKind.MANUAL.value, at)
-        )
-    return True
+        return ButtonRun(AttemptKind.SCHEDULED.value, mailing.next_run_at)
+    return _extra_run(mailing, AttemptKind.MANUAL.value, _newest_run(mailing))
 
 
-def retry_failed(*, mailing, now):
-    """Queue a run to the recipients the last finished run could not reach; False if none."""
+RETRIED_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.PENDING)
+
+
+def retry_run(mailing):
+    """The retry "retry failed" starts, of the last finished run; None when nobody failed."""
     previous = last_finished_run(mailing)
-    if previous is None or not previous.deliveries.filter(
-        status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.PENDING]
-    ).exists():
-        return False
-    at = _minute(now).isoformat()
-    transaction.on_commit(lambda: enqueue("mailings.tasks.run_extra", mailing.pk, AttemptKind.RETRY.value, at))
-    return True
+    if previous is None or not previous.deliveries.filter(status__in=RETRIED_STATUSES).exists():
+        return None
+    return _extra_run(mailing, AttemptKind.RETRY.value, previous)
+
+
+def run_from_token(mailing, token):
+    """The run a confirmation form names; None for a malformed token or someone else's run."""
+    kind, _sep, value = str(token or "").partition(":")
+    if kind == AttemptKind.SCHEDULED:
+        moment = parse_datetime(value) if value else None
+        return ButtonRun(kind, moment) if moment and timezone.is_aware(moment) else None
+    if kind not in (AttemptKind.MANUAL, AttemptKind.RETRY) or not value.isdigit():
+        return None
+    if int(value) == 0:
+        return _extra_run(mailing, kind, None)
+    follows = mailing.attempts.exclude(kind=AttemptKind.TEST).filter(pk=int(value)).first()
+    return _extra_run(mailing, kind, follows) if follows else None
+
+
+def send_now(*, mailing, run=None):
+    """The admin's "send now" of ``run`` (the one its page showed; by default the current one)."""
+    return _press(mailing, run, send_now_run(mailing))
+
+
+def retry_failed(*, mailing, run=None):
+    """The admin's "retry failed" of ``run`` (by default the current one)."""
+    return _press(mailing, run, retry_run(mailing))
+
+
+def _press(mailing, run, current):
+    run = run or current
+    if run is None:
+        return PressResult(Press.NOTHING)
+    taken = Attempt.objects.filter(mailing=mailing, kind=run.kind, scheduled_for=run.scheduled_for).first()
+    if taken is not None:
+        return PressResult(Press.ALREADY, run, taken)
+    if stop_reason(mailing.pk):
+        return PressResult(Press.STOPPED, run)
+    if run != current:
+        return PressResult(Press.STALE, run)
+    # Presses that all come before the worker claims the run queue the same run; the
+    # unique Attempt key lets only one of them send it.
+    if run.kind == AttemptKind.SCHEDULED:
+        args = ("mailings.tasks.run_mailing", mailing.pk, run.scheduled_for.isoformat())
+    else:
+        retried = run.follows if run.kind == AttemptKind.RETRY else None
+        args = ("mailings.tasks.run_extra", mailing.pk, run.kind, run.scheduled_for.isoformat(), retried)
+    transaction.on_commit(lambda: enqueue(*args))
+    return PressResult(Press.QUEUED, run)
 
 
 def send_test(*, mailing, email, now):
@@ -307,15 +398,19 @@ def claim_scheduled_run(*, mailing_id, now, expected=None):
     return attempt
 
 
-def claim_extra_run(*, mailing_id, kind, scheduled_for, now):
-    """Claim a manual run (all clients) or a retry of the last run's failed recipients."""
+def claim_extra_run(*, mailing_id, kind, scheduled_for, now, retried_id=None):
+    """Claim a manual run (all clients) or a retry of a finished run's failed recipients.
+
+    ``retried_id`` is the run a retry button named (see ``ButtonRun``); without it a retry
+    takes the last finished run.
+    """
     with transaction.atomic():
         mailing = Mailing.objects.filter(pk=mailing_id).first()
         if mailing is None or stop_reason(mailing_id):
             return None
         previous = None
         if kind == AttemptKind.RETRY:
-            previous = last_finished_run(mailing)
+            previous = _retried_run(mailing, retried_id)
             if previous is None:
                 return None
         attempt = _create_attempt(mailing, kind, scheduled_for, now)
@@ -347,13 +442,20 @@ def claim_test_run(*, mailing_id, email, now):
     return attempt
 
 
-def last_finished_run(mailing):
-    return (
-        mailing.attempts.exclude(kind=AttemptKind.TEST)
-        .filter(status__in=[AttemptStatus.SUCCESS, AttemptStatus.FAILURE])
-        .order_by("-started_at", "-pk")
-        .first()
+def _retried_run(mailing, retried_id):
+    if retried_id is None:
+        return last_finished_run(mailing)
+    return _finished_runs(mailing).filter(pk=retried_id).first()
+
+
+def _finished_runs(mailing):
+    return mailing.attempts.exclude(kind=AttemptKind.TEST).filter(
+        status__in=[AttemptStatus.SUCCESS, AttemptStatus.FAILURE]
     )
+
+
+def last_finished_run(mailing):
+    return _finished_runs(mailing).order_by("-started_at", "-pk").first()
 
 
 def _resumable(now):

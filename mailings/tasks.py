@@ -28,10 +28,12 @@ def run_mailing(mailing_id, expected=None, progress=None):
     return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
-def run_extra(mailing_id, kind, scheduled_for, progress=None):
-    """A manual run to every client, or a retry of the last run's failed recipients."""
+def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
+    """A manual run to every client, or a retry of a finished run's failed recipients
+    (``retried_id``: the run the retry button named; by default the last finished one)."""
     attempt = scheduling.claim_extra_run(
-        mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now()
+        mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now(),
+        retried_id=retried_id,
     )
     return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 

@@ -31,10 +31,13 @@ OWNED = table(  # clients, messages, mailings: own only for users, view-only for
     anonymous=      "302  302 302 302 302 302  302  302 302",
     user_own=       "200+ 200 200 200 200 200+ 200+ 302 302",
     user_another=   "200- 200 404 404 404 200- 200- 404 404",
-    manager=        "200+ 403 200 403 200 200+ 200+ 403 403",
+    manager=        "200+ 403 200 403 200 200- 200+ 403 403",
     content_manager="403  403 403 403 404 403  403  403 403",
     superuser=      "200+ 200 200 200 200 200+ 200+ 302 302",
 )
+# The autocomplete of a mailing's clients and message is asked as the mailing page of the
+# object's owner asks it (?owner=); it offers only what that mailing may be saved with, so a
+# manager, who edits no mailing, is offered nothing (permissions.mailing_choices_owner).
 STATISTICS = table(  # attempts, deliveries: read-only for everyone
     anonymous=      "302  302 302 302 302 n/a n/a 302 302",
     user_own=       "200+ 403 200 403 200 n/a n/a 403 403",
@@ -157,7 +160,8 @@ def answer(http, model, kind, obj):
         return "200+" if listed else "200-"
     if kind == "autocomplete":
         response = http.get(url(model, kind, obj), {"app_label": "mailings", "model_name": "mailing",
-                                                    "field_name": AUTOCOMPLETE_FIELD[model], "term": ""})
+                                                    "field_name": AUTOCOMPLETE_FIELD[model], "term": "",
+                                                    "owner": obj.owner_id})
         if response.status_code != 200:
             return str(response.status_code)
         return "200+" if str(obj.pk) in [r["id"] for r in response.json()["results"]] else "200-"

@@ -295,7 +295,7 @@ def test_retry_failed_recipients_sends_only_to_those(alice, smtp_server, sync_qu
     smtp_server.reset()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert scheduling.retry_failed(mailing=mailing, now=timezone.now())
+        assert scheduling.retry_failed(mailing=mailing)
 
     assert smtp_server.recipients() == ["c00002@example.org"]
     retry = Attempt.objects.get(mailing=mailing, kind=AttemptKind.RETRY)
@@ -306,7 +306,7 @@ def test_retry_with_nothing_failed_does_nothing(alice, smtp_server, sync_queue):
     mailing = make_mailing(alice, 2)
     run_now(mailing)
 
-    assert not scheduling.retry_failed(mailing=mailing, now=timezone.now())
+    assert not scheduling.retry_failed(mailing=mailing)
 
 
 def test_send_now_of_a_completed_mailing_sends_once_more(alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
@@ -316,7 +316,7 @@ def test_send_now_of_a_completed_mailing_sends_once_more(alice, smtp_server, syn
     assert mailing.status == MailingStatus.COMPLETED
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert scheduling.send_now(mailing=mailing, now=timezone.now())
+        assert scheduling.send_now(mailing=mailing)
 
     assert len(smtp_server.messages) == 4
     assert Attempt.objects.filter(mailing=mailing, kind=AttemptKind.MANUAL).count() == 1

@@ -1,5 +1,6 @@
 """Admin buttons and displays of the sending engine, with ownership enforced on the server."""
 import datetime
+import re
 
 import pytest
 from django.urls import reverse
@@ -38,13 +39,20 @@ def test_the_change_page_shows_the_buttons_and_the_next_run(client, alice, futur
     assert local.encode() in response.content
 
 
+def confirmation_form(browser, url):
+    """What the confirmation page's form posts: the identity of the run it names."""
+    page = browser.get(url)
+    assert page.status_code == 200
+    return {"run": re.search(r'name="run" value="([^"]+)"', page.content.decode()).group(1)}
+
+
 def test_send_now_asks_then_sends(client, alice, future_mailing, smtp_server, sync_queue, django_capture_on_commit_callbacks):
     browser = logged_in(client, alice)
-    assert browser.get(action_url(future_mailing, "send-now")).status_code == 200
+    form = confirmation_form(browser, action_url(future_mailing, "send-now"))
     assert smtp_server.messages == []
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(action_url(future_mailing, "send-now"))
+        response = browser.post(action_url(future_mailing, "send-now"), form)
 
     assert response.status_code == 302
     assert len(smtp_server.messages) == 3
@@ -68,8 +76,10 @@ def test_retry_failed_recipients_button(client, alice, smtp_server, sync_queue, 
     sending.deliver(scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
     smtp_server.reset()
 
+    browser = logged_in(client, alice)
+    form = confirmation_form(browser, action_url(mailing, "retry-failed"))
     with django_capture_on_commit_callbacks(execute=True):
-        logged_in(client, alice).post(action_url(mailing, "retry-failed"))
+        browser.post(action_url(mailing, "retry-failed"), form)
 
     assert smtp_server.recipients() == ["c00001@example.org"]
 
