@@ -30,6 +30,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.validators import validate_multiline, validate_single_line
 from mailings.models import Client
 from mailings.spreadsheets import unescape_formula
 
@@ -161,13 +162,27 @@ def _valid_row(line, values, seen, report):
         if len(full_name) > FULL_NAME_MAX_LENGTH:
             report.add_error(line, _("The name is longer than %(max)d characters.") % {"max": FULL_NAME_MAX_LENGTH})
             return None
+        if _refused_by(validate_single_line, line, "full_name", full_name, report):
+            return None
     if comment is not None:
         comment = unescape_formula(comment.strip())
+        if _refused_by(validate_multiline, line, "comment", comment, report):
+            return None
     if email in seen:
         report.add_error(line, _("The address %(email)s already appears on line %(line)d.") % {"email": email, "line": seen[email]})
         return None
     seen[email] = line
     return line, email, full_name, comment
+
+
+def _refused_by(validator, line, column, text, report):
+    """Report the row if the column's text breaks the forms' rule (the model field's validator)."""
+    try:
+        validator(text)
+    except ValidationError as error:
+        report.add_error(line, _("Column %(column)s: %(reason)s") % {"column": column, "reason": " ".join(error.messages)})
+        return True
+    return False
 
 
 def _write_batch(owner, batch, report, lookup):
@@ -349,8 +364,10 @@ def _csv_rows(binary, head):
     text = io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
     reader = csv.reader(text, delimiter=_delimiter(head, encoding))
     try:
+        first_line = 1  # where the record starts: a quoted cell may hold line breaks
         for cells in reader:
-            yield reader.line_num, [cell.strip() for cell in cells]
+            yield first_line, [cell.strip() for cell in cells]
+            first_line = reader.line_num + 1
     except UnicodeDecodeError:
         # Decoding runs ahead of the parser by a buffer, so the line is approximate.
         raise ImportRefused(

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.validators import validate_multiline, validate_single_line
+
 
 class OwnedQuerySet(models.QuerySet):
     def owned_by(self, user):
@@ -32,8 +34,8 @@ class Client(TimestampedModel):
         related_name="clients",
     )
     email = models.EmailField(_("e-mail"))
-    full_name = models.CharField(_("full name"), max_length=255, blank=True)
-    comment = models.TextField(_("comment"), blank=True)
+    full_name = models.CharField(_("full name"), max_length=255, blank=True, validators=[validate_single_line])
+    comment = models.TextField(_("comment"), blank=True, validators=[validate_multiline])
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
 
     objects = OwnedQuerySet.as_manager()
@@ -73,7 +75,7 @@ class Message(TimestampedModel):
         on_delete=models.CASCADE,
         related_name="messages",
     )
-    subject = models.CharField(_("subject"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255, validators=[validate_single_line])
     body = models.TextField(
         _("body"),
         help_text=_("Placeholders {{ full_name }} and {{ email }} are replaced for each recipient."),
