@@ -24,6 +24,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+import charset_normalizer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -71,6 +72,7 @@ class ImportReport:
     errors: list = field(default_factory=list)
     error_count: int = 0
     rolled_back: bool = False
+    encoding: str | None = None  # the text encoding a CSV was read in, as people name it
 
     @property
     def rows(self):
@@ -105,8 +107,8 @@ def import_clients(*, owner, file, all_or_nothing=False):
     Raises ImportRefused for problems with the whole file; returns an ImportReport.
     """
     check_size(getattr(file, "size", None))
-    rows = read_rows(file)
-    report = ImportReport()
+    rows, encoding = read_rows(file)
+    report = ImportReport(encoding=ENCODING_NAMES.get(encoding, encoding))
     try:
         with transaction.atomic():
             _import_rows(owner, rows, report)
@@ -281,7 +283,9 @@ OLD_EXCEL_MAGIC = b"\xd0\xcf\x11\xe0"
 
 
 def read_rows(file):
-    """Yield (line number, {column: text}) for each non-empty data row of a CSV or XLSX file.
+    """The rows of a CSV or XLSX file and the text encoding of a CSV (None for XLSX).
+
+    The rows are (line number, {column: text}) for each non-empty data row.
 
     Checks the file's header before the first row is yielded, so whole-file problems are
     raised from this call, not in the middle of the import.
@@ -294,9 +298,13 @@ def read_rows(file):
         raise ImportRefused(_("The file is empty."))
     if head.startswith(OLD_EXCEL_MAGIC):
         raise ImportRefused(_("Old Excel files (.xls) are not supported: save the file as .xlsx or .csv."))
-    raw_rows = _xlsx_rows(binary) if head.startswith(XLSX_MAGIC) else _csv_rows(binary, head)
+    if head.startswith(XLSX_MAGIC):
+        encoding, raw_rows = None, _xlsx_rows(binary)
+    else:
+        encoding = _text_encoding(head)
+        raw_rows = _csv_rows(binary, head, encoding)
     columns, first_data = _columns(raw_rows)
-    return _mapped(columns, first_data, raw_rows)
+    return _mapped(columns, first_data, raw_rows), encoding
 
 
 def _columns(raw_rows):
@@ -343,14 +351,26 @@ def _row_dict(columns, cells):
     return {name: cells[position] if position < len(cells) else None for position, name in columns.items()}
 
 
+# Single-byte encodings a spreadsheet saved "as CSV" comes in, here: Russian and Western
+# European Windows, and KOI8-R. Detection chooses among these only: on a short file an
+# unrestricted guess is often an exotic code page.
+DETECTED_ENCODINGS = ["cp1251", "cp1252", "koi8_r"]
+ENCODING_NAMES = {
+    "utf-8": "UTF-8", "utf-8-sig": "UTF-8", "cp1251": "Windows-1251", "cp1252": "Windows-1252 (Latin-1)",
+    "koi8_r": "KOI8-R",
+}
+
+
 def _text_encoding(head):
-    """UTF-8 (with or without BOM) when the start of the file decodes as UTF-8, else Windows-1251."""
+    """UTF-8 (with or without BOM) when the start of the file decodes as UTF-8, else the
+    most likely of DETECTED_ENCODINGS (charset-normalizer), Windows-1251 when none fits."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return "cp1251"
+        best = charset_normalizer.from_bytes(head, cp_isolation=DETECTED_ENCODINGS).best()
+        return best.encoding if best else "cp1251"
     return "utf-8"
 
 
@@ -361,8 +381,7 @@ def _delimiter(head, encoding):
     return best if counts[best] else ","
 
 
-def _csv_rows(binary, head):
-    encoding = _text_encoding(head)
+def _csv_rows(binary, head, encoding):
     text = io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
     reader = csv.reader(text, delimiter=_delimiter(head, encoding))
     try:

@@ -133,5 +133,6 @@ def test_a_wide_row_is_read_up_to_the_column_limit(alice):
              b'<row r="2"><c r="A2" t="inlineStr"><is><t>ann@example.com</t></is></c>'
              b'<c r="XFD2" t="inlineStr"><is><t>far away</t></is></c></row>')
     wide = workbook("xl/worksheets/sheet1.xml", SHEET_HEAD + sheet, b"", 0, b"</sheetData></worksheet>")
-    rows = list(importing.read_rows(wide))
-    assert rows == [(2, {"email": "ann@example.com"})]
+    rows, encoding = importing.read_rows(wide)
+    assert encoding is None
+    assert list(rows) == [(2, {"email": "ann@example.com"})]
