@@ -95,10 +95,13 @@ def max_import_bytes():
 def check_size(size):
     """Refuse a file above the limit before reading any of it."""
     if size is not None and size > max_import_bytes():
-        raise ImportRefused(
-            _("The file is %(size)d MB; the limit is %(limit)d MB. Split it into smaller files.")
-            % {"size": size // (1024 * 1024), "limit": max_import_bytes() // (1024 * 1024)}
-        )
+        raise ImportRefused(too_big_message(size))
+
+
+def too_big_message(size):
+    return _("The file is %(size)d MB; the limit is %(limit)d MB. Split it into smaller files.") % {
+        "size": size // (1024 * 1024), "limit": max_import_bytes() // (1024 * 1024),
+    }
 
 
 def import_clients(*, owner, file, all_or_nothing=False):
