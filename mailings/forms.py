@@ -31,6 +31,11 @@ class ClientForm(OwnedForm):
 
     def clean_email(self):
         email = Client.normalize_email(self.cleaned_data["email"])
+        max_length = Client._meta.get_field("email").max_length
+        if len(email) > max_length:  # the ASCII form of a Unicode domain is longer
+            raise ValidationError(
+                _("The e-mail address is longer than %(max)d characters.") % {"max": max_length}, code="max_length"
+            )
         taken = Client.objects.filter(owner=self.instance.owner, email__iexact=email)
         if self.instance.pk:
             taken = taken.exclude(pk=self.instance.pk)

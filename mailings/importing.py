@@ -20,8 +20,11 @@ exist, one bulk insert, one bulk update of the rows that really changed.
 import codecs
 import csv
 import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 
+import charset_normalizer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -30,6 +33,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.validators import validate_multiline, validate_single_line
 from mailings.models import Client
 from mailings.spreadsheets import unescape_formula
 
@@ -68,6 +72,7 @@ class ImportReport:
     errors: list = field(default_factory=list)
     error_count: int = 0
     rolled_back: bool = False
+    encoding: str | None = None  # the text encoding a CSV was read in, as people name it
 
     @property
     def rows(self):
@@ -90,10 +95,13 @@ def max_import_bytes():
 def check_size(size):
     """Refuse a file above the limit before reading any of it."""
     if size is not None and size > max_import_bytes():
-        raise ImportRefused(
-            _("The file is %(size)d MB; the limit is %(limit)d MB. Split it into smaller files.")
-            % {"size": size // (1024 * 1024), "limit": max_import_bytes() // (1024 * 1024)}
-        )
+        raise ImportRefused(too_big_message(size))
+
+
+def too_big_message(size):
+    return _("The file is %(size)d MB; the limit is %(limit)d MB. Split it into smaller files.") % {
+        "size": size // (1024 * 1024), "limit": max_import_bytes() // (1024 * 1024),
+    }
 
 
 def import_clients(*, owner, file, all_or_nothing=False):
@@ -102,8 +110,8 @@ def import_clients(*, owner, file, all_or_nothing=False):
     Raises ImportRefused for problems with the whole file; returns an ImportReport.
     """
     check_size(getattr(file, "size", None))
-    rows = read_rows(file)
-    report = ImportReport()
+    rows, encoding = read_rows(file)
+    report = ImportReport(encoding=ENCODING_NAMES.get(encoding, encoding))
     try:
         with transaction.atomic():
             _import_rows(owner, rows, report)
@@ -161,13 +169,27 @@ def _valid_row(line, values, seen, report):
         if len(full_name) > FULL_NAME_MAX_LENGTH:
             report.add_error(line, _("The name is longer than %(max)d characters.") % {"max": FULL_NAME_MAX_LENGTH})
             return None
+        if _refused_by(validate_single_line, line, "full_name", full_name, report):
+            return None
     if comment is not None:
         comment = unescape_formula(comment.strip())
+        if _refused_by(validate_multiline, line, "comment", comment, report):
+            return None
     if email in seen:
         report.add_error(line, _("The address %(email)s already appears on line %(line)d.") % {"email": email, "line": seen[email]})
         return None
     seen[email] = line
     return line, email, full_name, comment
+
+
+def _refused_by(validator, line, column, text, report):
+    """Report the row if the column's text breaks the forms' rule (the model field's validator)."""
+    try:
+        validator(text)
+    except ValidationError as error:
+        report.add_error(line, _("Column %(column)s: %(reason)s") % {"column": column, "reason": " ".join(error.messages)})
+        return True
+    return False
 
 
 def _write_batch(owner, batch, report, lookup):
@@ -264,7 +286,9 @@ OLD_EXCEL_MAGIC = b"\xd0\xcf\x11\xe0"
 
 
 def read_rows(file):
-    """Yield (line number, {column: text}) for each non-empty data row of a CSV or XLSX file.
+    """The rows of a CSV or XLSX file and the text encoding of a CSV (None for XLSX).
+
+    The rows are (line number, {column: text}) for each non-empty data row.
 
     Checks the file's header before the first row is yielded, so whole-file problems are
     raised from this call, not in the middle of the import.
@@ -277,9 +301,13 @@ def read_rows(file):
         raise ImportRefused(_("The file is empty."))
     if head.startswith(OLD_EXCEL_MAGIC):
         raise ImportRefused(_("Old Excel files (.xls) are not supported: save the file as .xlsx or .csv."))
-    raw_rows = _xlsx_rows(binary) if head.startswith(XLSX_MAGIC) else _csv_rows(binary, head)
+    if head.startswith(XLSX_MAGIC):
+        encoding, raw_rows = None, _xlsx_rows(binary)
+    else:
+        encoding = _text_encoding(head)
+        raw_rows = _csv_rows(binary, head, encoding)
     columns, first_data = _columns(raw_rows)
-    return _mapped(columns, first_data, raw_rows)
+    return _mapped(columns, first_data, raw_rows), encoding
 
 
 def _columns(raw_rows):
@@ -326,14 +354,26 @@ def _row_dict(columns, cells):
     return {name: cells[position] if position < len(cells) else None for position, name in columns.items()}
 
 
+# Single-byte encodings a spreadsheet saved "as CSV" comes in, here: Russian and Western
+# European Windows, and KOI8-R. Detection chooses among these only: on a short file an
+# unrestricted guess is often an exotic code page.
+DETECTED_ENCODINGS = ["cp1251", "cp1252", "koi8_r"]
+ENCODING_NAMES = {
+    "utf-8": "UTF-8", "utf-8-sig": "UTF-8", "cp1251": "Windows-1251", "cp1252": "Windows-1252 (Latin-1)",
+    "koi8_r": "KOI8-R",
+}
+
+
 def _text_encoding(head):
-    """UTF-8 (with or without BOM) when the start of the file decodes as UTF-8, else Windows-1251."""
+    """UTF-8 (with or without BOM) when the start of the file decodes as UTF-8, else the
+    most likely of DETECTED_ENCODINGS (charset-normalizer), Windows-1251 when none fits."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return "cp1251"
+        best = charset_normalizer.from_bytes(head, cp_isolation=DETECTED_ENCODINGS).best()
+        return best.encoding if best else "cp1251"
     return "utf-8"
 
 
@@ -344,13 +384,14 @@ def _delimiter(head, encoding):
     return best if counts[best] else ","
 
 
-def _csv_rows(binary, head):
-    encoding = _text_encoding(head)
+def _csv_rows(binary, head, encoding):
     text = io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
     reader = csv.reader(text, delimiter=_delimiter(head, encoding))
     try:
+        first_line = 1  # where the record starts: a quoted cell may hold line breaks
         for cells in reader:
-            yield reader.line_num, [cell.strip() for cell in cells]
+            yield first_line, [cell.strip() for cell in cells]
+            first_line = reader.line_num + 1
     except UnicodeDecodeError:
         # Decoding runs ahead of the parser by a buffer, so the line is approximate.
         raise ImportRefused(
@@ -369,16 +410,111 @@ def _csv_rows(binary, head):
             pass  # already closed by the caller
 
 
+# An XLSX file is a zip of XML parts: what reading it costs depends on the unpacked parts,
+# not on the file's size (a 1.2 MB workbook can hold millions of shared strings, which
+# openpyxl keeps in memory, and a sheet of a few MB can unpack to gigabytes). These limits
+# (README, "Importing clients") are checked on the zip's directory and a streamed count of
+# the shared strings before openpyxl parses anything; rows and columns while reading.
+XLSX_MAX_PARTS = 10_000
+XLSX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+XLSX_MAX_SHEET_BYTES = 100 * 1024 * 1024  # a worksheet is streamed, never held whole
+XLSX_MAX_SHARED_STRINGS_BYTES = 50 * 1024 * 1024
+XLSX_MAX_OTHER_PART_BYTES = 10 * 1024 * 1024  # styles, workbook, relations: read whole
+XLSX_MAX_SHARED_STRINGS = 500_000
+XLSX_MAX_ROWS = 300_000
+XLSX_MAX_COLUMNS = 50  # cells to the right of column AX are not read
+XML_ROOT = re.compile(rb"<(?:[\w.-]{1,32}:)?(worksheet|sst)[\s/>]")
+SHARED_STRING = re.compile(rb"<(?:[\w.-]{1,32}:)?si[\s/>]")
+TAG_OVERLAP = 40  # longer than any match of SHARED_STRING
+READ_CHUNK = 1024 * 1024
+
+
 def _xlsx_rows(binary):
     from openpyxl import load_workbook
 
+    _check_xlsx_limits(binary)
+    binary.seek(0)
     try:
         workbook = load_workbook(binary, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many types for a damaged file
         raise ImportRefused(_("The Excel file cannot be read (%(reason)s).") % {"reason": error.__class__.__name__})
     try:
         sheet = workbook.worksheets[0]
-        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        sheet.reset_dimensions()  # a declared size of A1:XFD1048576 must not pad every row
+        rows = sheet.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True)
+        for line, values in enumerate(rows, start=1):
+            if line > XLSX_MAX_ROWS:
+                raise ImportRefused(
+                    _("The Excel sheet has more than %(limit)s rows (empty ones count too). "
+                      "Split it, or save it as CSV.") % {"limit": f"{XLSX_MAX_ROWS:,}"}
+                )
             yield line, ["" if value is None else str(value).strip() for value in values]
     finally:
         workbook.close()
+
+
+def _check_xlsx_limits(binary):
+    """Refuse a workbook whose unpacked parts exceed the limits, before openpyxl reads it.
+
+    zipfile never unpacks more than a part's declared size, so the declared sizes bound
+    what openpyxl can read.
+    """
+    try:
+        archive = zipfile.ZipFile(binary)
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise ImportRefused(_("The Excel file cannot be read (%(reason)s).") % {"reason": error.__class__.__name__})
+    with archive:
+        parts = archive.infolist()
+        if len(parts) > XLSX_MAX_PARTS:
+            raise _xlsx_refusal(_("it has more than %(limit)s parts") % {"limit": f"{XLSX_MAX_PARTS:,}"})
+        unpacked = sum(part.file_size for part in parts)
+        if unpacked > XLSX_MAX_UNPACKED_BYTES:
+            raise _xlsx_refusal(
+                _("it unpacks to %(size)d MB; the limit is %(limit)d MB")
+                % {"size": unpacked // 2**20, "limit": XLSX_MAX_UNPACKED_BYTES // 2**20}
+            )
+        for part in parts:
+            _check_xlsx_part(archive, part)
+
+
+def _check_xlsx_part(archive, part):
+    try:
+        with archive.open(part) as stream:
+            head = stream.read(4096)
+            root = XML_ROOT.search(head)
+            kind = root.group(1).decode() if root else None
+            limit = {"worksheet": XLSX_MAX_SHEET_BYTES, "sst": XLSX_MAX_SHARED_STRINGS_BYTES}.get(
+                kind, XLSX_MAX_OTHER_PART_BYTES
+            )
+            if part.file_size > limit:
+                raise _xlsx_refusal(
+                    _("its part %(part)s unpacks to %(size)d MB; the limit is %(limit)d MB")
+                    % {"part": part.filename[:100], "size": part.file_size // 2**20, "limit": limit // 2**20}
+                )
+            if kind == "sst":
+                _check_shared_strings(stream, head)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as error:
+        raise ImportRefused(_("The Excel file cannot be read (%(reason)s).") % {"reason": error.__class__.__name__})
+
+
+def _check_shared_strings(stream, head):
+    """Count the shared strings (``<si>`` elements) as a stream, without building any of them."""
+    count, window = 0, head
+    while window:
+        chunk = stream.read(READ_CHUNK)
+        # A tag cut by the window's end is counted with the next window.
+        counted_up_to = len(window) - TAG_OVERLAP if chunk else len(window)
+        count += sum(1 for match in SHARED_STRING.finditer(window) if match.start() < counted_up_to)
+        if count > XLSX_MAX_SHARED_STRINGS:
+            raise _xlsx_refusal(
+                _("it holds more than %(limit)s distinct texts (shared strings)")
+                % {"limit": f"{XLSX_MAX_SHARED_STRINGS:,}"}
+            )
+        window = window[max(counted_up_to, 0):] + chunk if chunk else b""
+
+
+def _xlsx_refusal(reason):
+    return ImportRefused(
+        _("The Excel file was not read: %(reason)s. Such a file is damaged or built to overload "
+          "the server; save the list as CSV or split it.") % {"reason": reason}
+    )

@@ -4,11 +4,14 @@ A run of a mailing is one ``Attempt`` (the specification asks for one per run, n
 client) with one ``Delivery`` row per recipient. Delivery rows are claimed before a send and
 updated after it, which is what makes runs resumable and duplicate-free.
 """
+import email_validator
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+from backoffice.validators import validate_multiline, validate_single_line
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -32,8 +35,8 @@ class Client(TimestampedModel):
         related_name="clients",
     )
     email = models.EmailField(_("e-mail"))
-    full_name = models.CharField(_("full name"), max_length=255, blank=True)
-    comment = models.TextField(_("comment"), blank=True)
+    full_name = models.CharField(_("full name"), max_length=255, blank=True, validators=[validate_single_line])
+    comment = models.TextField(_("comment"), blank=True, validators=[validate_multiline])
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
 
     objects = OwnedQuerySet.as_manager()
@@ -57,8 +60,23 @@ class Client(TimestampedModel):
 
     @staticmethod
     def normalize_email(email):
-        """Client addresses are stored trimmed and lower-case: one per owner, whatever the case."""
-        return (email or "").strip().lower()
+        """Client addresses are stored trimmed, lower-case, with the domain in its ASCII (IDNA)
+        form: one per owner, whatever the case or the spelling of the domain, so
+        ``ann@пример.рф`` and ``ann@xn--e1afmkfd.xn--p1ai`` are one client. The ASCII form is
+        what every mail server accepts without SMTPUTF8.
+        """
+        text = (email or "").strip()
+        if text.isascii():
+            return text.lower()  # an ASCII domain is its own IDNA form
+        try:
+            parsed = email_validator.validate_email(
+                text, check_deliverability=False, globally_deliverable=False, test_environment=True,
+                allow_quoted_local=True, allow_domain_literal=True,
+            )
+        except email_validator.EmailNotValidError:
+            return text.lower()  # not an address: validation refuses it with its own message
+        local_part = parsed.normalized.rpartition("@")[0]
+        return f"{local_part}@{parsed.ascii_domain}".lower()
 
     def clean(self):
         super().clean()
@@ -73,7 +91,7 @@ class Message(TimestampedModel):
         on_delete=models.CASCADE,
         related_name="messages",
     )
-    subject = models.CharField(_("subject"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255, validators=[validate_single_line])
     body = models.TextField(
         _("body"),
         help_text=_("Placeholders {{ full_name }} and {{ email }} are replaced for each recipient."),

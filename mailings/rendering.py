@@ -16,6 +16,8 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from backoffice.validators import header_safe
+
 UNSUBSCRIBE_SALT = "mailings.unsubscribe"
 
 PLACEHOLDER = re.compile(r"\{\{\s*(full_name|email|unsubscribe_url)\s*\}\}")
@@ -143,8 +145,10 @@ class PreparedMessage:
         url = self.unsubscribe_url(recipient.client_id)
         raw = {"full_name": recipient.full_name, "email": recipient.email, "unsubscribe_url": url}
         escaped = {key: html.escape(value) for key, value in raw.items()}
-        subject = " ".join(self.subject.render(raw).split())
-        to = _address(recipient.full_name, recipient.email)
+        # Names and subjects are validated where they enter; header_safe also covers rows
+        # stored before that or around it, so no stored text can add or end a header.
+        subject = " ".join(header_safe(self.subject.render(raw)).split())
+        to = _address(" ".join(header_safe(recipient.full_name).split()), header_safe(recipient.email))
         boundary = self.boundary
         head = (
             f"From: {self.from_header}\r\n"
