@@ -225,7 +225,9 @@ def report_press(request, mailing, result):
     words = {"run": describe_run(mailing, result.run)}
     if result.outcome == Press.QUEUED:
         messages.success(request, _("Started: %(run)s. Progress appears below.") % words)
-    elif result.outcome == Press.ALREADY and result.attempt.status in (AttemptStatus.RUNNING, AttemptStatus.PAUSED):
+    elif result.outcome == Press.ALREADY and (
+        result.attempt is None or result.attempt.status in (AttemptStatus.RUNNING, AttemptStatus.PAUSED)
+    ):
         messages.info(request, _("Nothing new was started: %(run)s is already going.") % words)
     elif result.outcome == Press.ALREADY:
         messages.info(request, _("Nothing new was started: %(run)s has already been done.") % words)

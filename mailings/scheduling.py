@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -281,8 +282,10 @@ def _press(mailing, run, current):
         return PressResult(Press.STOPPED, run)
     if run != current:
         return PressResult(Press.STALE, run)
-    # Presses that all come before the worker claims the run queue the same run; the
-    # unique Attempt key lets only one of them send it.
+    if not _first_press(mailing, run):
+        return PressResult(Press.ALREADY, run)
+    # Should the marker be lost (cache down or expired), presses that all come before the
+    # worker claims the run queue the same run; the unique Attempt key lets one of them send it.
     if run.kind == AttemptKind.SCHEDULED:
         args = ("mailings.tasks.run_mailing", mailing.pk, run.scheduled_for.isoformat())
     else:
@@ -290,6 +293,21 @@ def _press(mailing, run, current):
         args = ("mailings.tasks.run_extra", mailing.pk, run.kind, run.scheduled_for.isoformat(), retried)
     transaction.on_commit(lambda: enqueue(*args))
     return PressResult(Press.QUEUED, run)
+
+
+PRESS_MARK_SECONDS = 120  # a queued run is normally claimed within seconds
+
+
+def _first_press(mailing, run):
+    """True for the first press of ``run`` within PRESS_MARK_SECONDS, so the presses that come
+    before the worker has claimed the run can say it is already going. Only a message
+    depends on it: an unreachable cache counts as a first press."""
+    key = f"mailings:press:{mailing.pk}:{run.kind}:{run.scheduled_for.isoformat()}"
+    try:
+        return cache.add(key, 1, PRESS_MARK_SECONDS)
+    except Exception:  # noqa: BLE001 - any cache backend failure; the Attempt key still guards
+        logger.warning("mailing %s: could not mark the press of %s in the cache", mailing.pk, key)
+        return True
 
 
 def send_test(*, mailing, email, now):

@@ -255,3 +255,18 @@ def test_a_second_press_of_the_same_retry_retries_nobody_again(client, alice, cl
     assert Attempt.objects.filter(mailing=mailing, kind=AttemptKind.RETRY).count() == 1
     assert first.startswith("Started: a retry of the 2 recipients")
     assert second.startswith("Nothing new was started: a retry of the 2 recipients")
+
+
+def test_presses_before_the_worker_claims_the_run_say_it_is_already_going(
+    client, alice, future_once, clock, smtp_server, django_capture_on_commit_callbacks
+):
+    page = Page(logged_in(client, alice), action_url(future_once, "send-now"))
+
+    first, queued = page.press(django_capture_on_commit_callbacks, worker_runs_now=False)
+    second, queued_again = page.press(django_capture_on_commit_callbacks, worker_runs_now=False)
+
+    assert first.startswith("Started: the run due")
+    assert second.startswith("Nothing new was started: the run due") and second.endswith("is already going.")
+    assert len(queued) == 1 and queued_again == []  # the second press queued nothing
+    run_queued(queued)
+    assert received(smtp_server) == everyone_once(future_once)
