@@ -43,3 +43,21 @@ def redis_url(env):
     if url and urlsplit(url).scheme not in REDIS_SCHEMES:
         raise ConfigError("REDIS_URL", f"cannot understand {url!r}; expected redis://host:6379/0")
     return url
+
+
+def secret_key(env, *, debug, development_key):
+    """SECRET_KEY signs sessions, password-reset, verification and unsubscribe links.
+
+    Without it only a development run (DEBUG=1) may start, on the public development key:
+    a production service on that key would let anyone forge those links.
+    """
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if debug:
+        return development_key
+    raise ConfigError(
+        "SECRET_KEY",
+        "not set; it is required when DEBUG is off (set a long random value, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))')",
+    )

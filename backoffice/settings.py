@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.config import database_from_url, redis_url
+from backoffice.config import database_from_url, redis_url, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -17,9 +17,10 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-INSECURE_DEV_KEY = "django-insecure-development-key-change-me"
-SECRET_KEY = env.str("SECRET_KEY", default="") or INSECURE_DEV_KEY
 DEBUG = env.bool("DEBUG", default=False)
+# Fails closed: with DEBUG off and no SECRET_KEY the process refuses to start (config.py).
+INSECURE_DEV_KEY = "django-insecure-development-key-change-me"
+SECRET_KEY = secret_key(env, debug=DEBUG, development_key=INSECURE_DEV_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = [origin for origin in env.list("CSRF_TRUSTED_ORIGINS", default=[]) if origin]
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
