@@ -122,7 +122,9 @@ else:
     }
 
 Q_CLUSTER = {
-    "name": "mailing",
+    # The queue (and its signing salt) is the deployment's: two deployments on one Redis
+    # with their own CACHE_KEY_PREFIX never take each other's tasks.
+    "name": CACHE_KEY_PREFIX,
     "workers": env.int("Q_WORKERS", default=2),
     # A run longer than this is killed; the resumable run picks up where it stopped.
     "timeout": env.int("Q_TIMEOUT", default=1800),
@@ -134,10 +136,13 @@ Q_CLUSTER = {
     "poll": 1,
     "label": _("Task queue"),
 }
+# Brokers that keep a task they cannot read (bad signature) as a failed task (queue_broker.py).
 if REDIS_URL:
     Q_CLUSTER["django_redis"] = "default"
+    Q_CLUSTER["broker_class"] = "mailings.queue_broker.RedisBroker"
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "mailings.queue_broker.OrmBroker"
 
 # --- Users and login ------------------------------------------------------------------
 AUTH_USER_MODEL = "backoffice.User"
