@@ -1,4 +1,4 @@
-"""Registration and e-mail verification: the rules, called by the views.
+"""Accounts: registration, e-mail verification, account mail, blocking. The rules, called by the views.
 
 Unverified accounts are active (``is_active`` means "not blocked") but the login backend
 refuses them until ``email_verified_at`` is set. Verification never touches ``is_active``,
@@ -63,4 +63,31 @@ def verify_email(*, user, now=None):
     user.is_staff = True
     user.save(update_fields=["email_verified_at", "is_staff"])
     user.groups.add(Group.objects.get(name=permissions.USERS))
+    return True
+
+
+# --- Blocking: the one place that changes ``is_active`` ---------------------------------
+
+
+@transaction.atomic
+def block_user(*, user, actor):
+    """Blocked the user."""
+    if not user.is_active:
+        return False
+    user.is_active = False
+    user.blocked_at = timezone.now()
+    user.blocked_by = actor
+    user.save(update_fields=["is_active", "blocked_at", "blocked_by"])
+    return True
+
+
+@transaction.atomic
+def unblock_user(*, user, actor):
+    """Unblocked the user."""
+    if user.is_active:
+        return False
+    user.is_active = True
+    user.blocked_at = None
+    user.blocked_by = None
+    user.save(update_fields=["is_active", "blocked_at", "blocked_by"])
     return True

@@ -16,8 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backoffice.accounts import service, tokens
-from backoffice.accounts.forms import RegistrationForm, ResendVerificationForm
-from backoffice.forms import LoginForm
+from backoffice.accounts.forms import LoginForm, RegistrationForm, ResendVerificationForm
 
 User = get_user_model()
 

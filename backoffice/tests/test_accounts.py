@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice import accounts_service, permissions
+from backoffice import permissions
+from backoffice.accounts import service as accounts_service
 from backoffice.accounts import tokens
 from conftest import PASSWORD
 

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from backoffice import accounts_service
+from backoffice.accounts import service as accounts_service
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
