@@ -161,6 +161,9 @@ LOGIN_REDIRECT_URL = "admin:index"
 LOGOUT_REDIRECT_URL = "home"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=60 * 60 * 24 * 3)
+# Account mail (verification, reset): tries for temporary SMTP failures, first delay (doubles).
+ACCOUNT_MAIL_MAX_TRIES = env.int("ACCOUNT_MAIL_MAX_TRIES", default=5)
+ACCOUNT_MAIL_RETRY_DELAY = env.float("ACCOUNT_MAIL_RETRY_DELAY", default=30)  # s
 
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours

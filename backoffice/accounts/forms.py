@@ -8,7 +8,7 @@ ignores the lockout).
 """
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm as UnfoldAuthenticationForm
 
@@ -29,13 +29,12 @@ class RegistrationForm(BaseUserCreationForm):
         self.fields["full_name"].widget.attrs.update(autocomplete="name")
 
     def clean_email(self):
-        email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                _("An account with this e-mail already exists. Log in or reset your password."),
-                code="taken",
-            )
-        return email
+        return User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+
+    def _get_validation_exclusions(self):
+        # A taken address is no form error: saying so would tell anyone who has an account.
+        # The service mails the address's owner instead (service.register).
+        return {*super()._get_validation_exclusions(), "email"}
 
     def save(self, commit=True):
         user = super().save(commit=False)
@@ -98,3 +97,13 @@ class LoginForm(ExplainRefusalMixin, AuthenticationForm):
 
 class AdminLoginForm(ExplainRefusalMixin, UnfoldAuthenticationForm):
     """The back-office login form: unfold's look, staff only, with the same explanations."""
+
+
+class AccountPasswordResetForm(PasswordResetForm):
+    """Django's form, but the mail is queued as an id: the worker makes the link (accounts/mail.py)."""
+
+    def save(self, **kwargs):
+        from backoffice.accounts import service
+
+        for user in self.get_users(self.cleaned_data["email"]):
+            service.send_password_reset(user)
