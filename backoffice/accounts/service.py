@@ -4,11 +4,15 @@ Unverified accounts are active (``is_active`` means "not blocked") but the login
 refuses them until ``email_verified_at`` is set. Verification never touches ``is_active``,
 so a verification link cannot unblock a blocked account.
 """
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from backoffice import permissions
 from backoffice.accounts import mail
@@ -21,6 +25,22 @@ class ServiceUnavailable(Exception):
     """The task queue or the cache cannot take the request now; nothing was changed."""
 
 
+# Redis down (the cache: django-redis wraps redis-py's errors; the queue's broker: redis-py's).
+OUTAGES = (RedisError, ConnectionInterrupted, mail.MailNotQueued)
+
+
+def _unavailable_on_outage(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OUTAGES as error:
+            raise ServiceUnavailable(str(error)) from error
+
+    return wrapper
+
+
+@_unavailable_on_outage
 def register(form):
     """Create the account and queue its verification link; for a taken address, mail its owner.
 
@@ -32,15 +52,16 @@ def register(form):
     if owner is not None:
         return _send_at_most_once_a_while(mail.REGISTRATION_ATTEMPT, owner)
     with transaction.atomic():
-        user = form.save()
+        user = form.save()  # its post_save signal also clears cached public pages (Redis)
     try:
-        # Queued after the commit: a worker must find the account when it builds the link.
-        return _send(mail.VERIFY, user)
-    except ServiceUnavailable:
+        # Queued after the commit: the worker must find the account when it builds the link.
+        return mail.send(mail.VERIFY, user)
+    except mail.MailNotQueued:
         user.delete()  # an account whose link cannot be sent is half-made: leave nothing
         raise
 
 
+@_unavailable_on_outage
 def resend_verification(email):
     """A fresh link for an unverified, unblocked account; silence for any other address."""
     user = get_user_model().objects.filter(
@@ -50,23 +71,15 @@ def resend_verification(email):
         _send_at_most_once_a_while(mail.VERIFY, user)
 
 
+@_unavailable_on_outage
 def send_password_reset(user):
-    _send(mail.PASSWORD_RESET, user)
+    mail.send(mail.PASSWORD_RESET, user)
 
 
 def _send_at_most_once_a_while(kind, user):
-    try:
-        first = cache.add(f"accounts:{kind}:{user.pk}", 1, MAIL_INTERVAL)
-    except Exception as error:  # the cache's server (Redis) is down: django-redis errors are no OSError
-        raise ServiceUnavailable(str(error)) from error
-    return _send(kind, user) if first else True
-
-
-def _send(kind, user):
-    try:
-        return mail.send(kind, user)
-    except mail.MailNotQueued as error:
-        raise ServiceUnavailable(str(error)) from error
+    if not cache.add(f"accounts:{kind}:{user.pk}", 1, MAIL_INTERVAL):
+        return True
+    return mail.send(kind, user)
 
 
 @transaction.atomic
