@@ -27,8 +27,18 @@ QUEUED = "mailings.mail_backend.QueuedEmailBackend"
 
 
 @pytest.fixture
-def queued(settings, smtp_server):
-    """The production path: mail is queued; the worker sends to the real SMTP server."""
+def queued(settings, smtp_server, monkeypatch):
+    """The production path: mail is queued; the worker sends to the real SMTP server.
+
+    The worker runs in the test's process and transaction: django-q2 closes "old" database
+    connections before each task, which would close the test's own (PostgreSQL) connection.
+    """
+    import django_q.monitor
+    import django_q.scheduler
+    import django_q.worker
+
+    for module in (django_q.worker, django_q.monitor, django_q.scheduler):
+        monkeypatch.setattr(module, "close_old_django_connections", lambda: None)
     settings.EMAIL_BACKEND = QUEUED
     settings.ACCOUNT_MAIL_RETRY_DELAY = 30
     settings.EMAIL_TIMEOUT = 2
