@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.config import database_from_url, redis_url, secret_key
+from backoffice.config import database_from_url, redis_url, secret_key, trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -172,6 +172,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Throttle on the real client: X-Forwarded-For counts only from these proxies (client_ip.py).
+TRUSTED_PROXIES = trusted_proxies(env)
+AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip"
 
 # --- E-mail ---------------------------------------------------------------------------
 # Every e-mail goes through the task queue; the worker sends it with MAIL_TRANSPORT_BACKEND.
