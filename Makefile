@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Development processes run with DEBUG=1 (unless DEBUG is set), which lets them start on the
+# built-in development key; with DEBUG=0 the settings refuse to start without SECRET_KEY.
+DEV := DEBUG=$${DEBUG:-1}
 
 .PHONY: run test install install-dev migrate demo lint bench clean messages
 
@@ -24,32 +27,33 @@ install-dev: $(VENV)/.installed-dev
 
 migrate: install
 	@mkdir -p var
-	$(BIN)/python manage.py migrate --noinput
+	$(DEV) $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py load_demo
+	$(DEV) $(BIN)/python manage.py load_demo
 
 ## make run: install, migrate, load demo data once, start web + worker + mail catcher.
 run: demo
-	@$(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
-	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start \
-		$$($(BIN)/python manage.py procfile_processes)
+	@$(DEV) $(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
+	$(DEV) HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start \
+		$$($(DEV) $(BIN)/python manage.py procfile_processes)
 
 ## make test: install the development requirements and run the whole suite.
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/python manage.py check
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEV) $(BIN)/python manage.py check
+	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 ## make messages: refresh locale/ru/LC_MESSAGES/django.po from the code, then compile it.
 messages: install
-	$(BIN)/python manage.py makemessages -l ru --ignore=.venv --ignore=bench --ignore=var --ignore=test-artifacts --ignore=staticfiles --ignore=media
-	$(BIN)/python manage.py compilemessages --ignore=.venv
+	$(DEV) $(BIN)/python manage.py makemessages -l ru --ignore=.venv --ignore=bench --ignore=var --ignore=test-artifacts --ignore=staticfiles --ignore=media
+	$(DEV) $(BIN)/python manage.py compilemessages --ignore=.venv
 
 bench: install-dev
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@# Benchmarks measure with DEBUG off (as in production), so they bring their own key.
+	@for script in bench/*.py; do echo "== $$script"; SECRET_KEY=$${SECRET_KEY:-benchmark-only-key} $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -27,6 +27,14 @@ def _isolated_cache(settings, tmp_path):
 
 
 @pytest.fixture
+def sync_queue(monkeypatch):
+    """django-q2 runs queued tasks inline (Q_CLUSTER sync), so tests see the whole path."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
 def smtp_server(settings):
     """A real SMTP server on a free loopback port; settings point Django's e-mail at it."""
     server = LocalSMTPServer().start()

@@ -9,8 +9,9 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from backoffice import accounts_service, permissions
-from backoffice.forms import AdminLoginForm
+from backoffice import permissions
+from backoffice.accounts import service as accounts_service
+from backoffice.accounts.forms import AdminLoginForm
 from backoffice.models import User
 from lib.admin import confirm_action
 

@@ -3,6 +3,7 @@
 Settings call these helpers instead of parsing by hand, so that a bad value stops the
 process with one readable line (see ``manage.py``) rather than a stack trace.
 """
+import ipaddress
 from urllib.parse import urlsplit
 
 import environ
@@ -93,3 +94,34 @@ class StrictEnv(environ.Env):
             return float(raw)
         except ValueError:
             raise ConfigError(var, f"expected a number (got {raw!r})") from None
+
+
+def secret_key(env, *, debug, development_key):
+    """SECRET_KEY signs sessions, password-reset, verification and unsubscribe links.
+
+    Without it only a development run (DEBUG=1) may start, on the public development key:
+    a production service on that key would let anyone forge those links.
+    """
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if debug:
+        return development_key
+    raise ConfigError(
+        "SECRET_KEY",
+        "not set; it is required when DEBUG is off (set a long random value, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))')",
+    )
+
+
+def trusted_proxies(env):
+    """Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For is believed."""
+    entries = [entry.strip() for entry in env.list("TRUSTED_PROXIES", default=[]) if entry.strip()]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ConfigError(
+                "TRUSTED_PROXIES", f"{entry!r} is no IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)"
+            ) from exc
+    return entries

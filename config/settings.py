@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from config.env import StrictEnv, database_from_url, redis_url
+from config.env import StrictEnv, database_from_url, redis_url, secret_key, trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -17,9 +17,10 @@ VAR_DIR = BASE_DIR / "var"
 env = StrictEnv()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-INSECURE_DEV_KEY = "django-insecure-development-key-change-me"
-SECRET_KEY = env.str("SECRET_KEY", default="") or INSECURE_DEV_KEY
 DEBUG = env.bool("DEBUG", default=False)
+# Fails closed: with DEBUG off and no SECRET_KEY the process refuses to start (config/env.py).
+INSECURE_DEV_KEY = "django-insecure-development-key-change-me"
+SECRET_KEY = secret_key(env, debug=DEBUG, development_key=INSECURE_DEV_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = [origin for origin in env.list("CSRF_TRUSTED_ORIGINS", default=[]) if origin]
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -126,7 +127,9 @@ else:
 # A run longer than this is killed; the resumable run picks up where it stopped.
 Q_TIMEOUT = env.int("Q_TIMEOUT", default=1800)
 Q_CLUSTER = {
-    "name": "mailing",
+    # The queue (and its signing salt) is the deployment's: two deployments on one Redis
+    # with their own CACHE_KEY_PREFIX never take each other's tasks.
+    "name": CACHE_KEY_PREFIX,
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": Q_TIMEOUT,
     "retry": Q_TIMEOUT + 60,
@@ -137,10 +140,13 @@ Q_CLUSTER = {
     "poll": 1,
     "label": _("Task queue"),
 }
+# Brokers that keep a task they cannot read (bad signature) as a failed task (queue_broker.py).
 if REDIS_URL:
     Q_CLUSTER["django_redis"] = "default"
+    Q_CLUSTER["broker_class"] = "mailings.queue_broker.RedisBroker"
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "mailings.queue_broker.OrmBroker"
 
 # --- Users and login ------------------------------------------------------------------
 AUTH_USER_MODEL = "backoffice.User"
@@ -159,6 +165,9 @@ LOGIN_REDIRECT_URL = "admin:index"
 LOGOUT_REDIRECT_URL = "home"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=60 * 60 * 24 * 3)
+# Account mail (verification, reset): tries for temporary SMTP failures, first delay (doubles).
+ACCOUNT_MAIL_MAX_TRIES = env.int("ACCOUNT_MAIL_MAX_TRIES", default=5)
+ACCOUNT_MAIL_RETRY_DELAY = env.float("ACCOUNT_MAIL_RETRY_DELAY", default=30)  # s
 
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours
@@ -167,10 +176,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Throttle on the real client: X-Forwarded-For counts only from these proxies (client_ip.py).
+TRUSTED_PROXIES = trusted_proxies(env)
+AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip"
 
 # --- E-mail ---------------------------------------------------------------------------
 # Every e-mail goes through the task queue; the worker sends it with MAIL_TRANSPORT_BACKEND.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.mail_backend.QueuedEmailBackend")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="lib.mail_backend.QueuedEmailBackend")
 MAIL_TRANSPORT_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=1025)

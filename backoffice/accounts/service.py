@@ -1,54 +1,85 @@
-"""Registration and e-mail verification: the rules, called by the views.
+"""Accounts: registration, e-mail verification, account mail, blocking. The rules, called by the views.
 
 Unverified accounts are active (``is_active`` means "not blocked") but the login backend
 refuses them until ``email_verified_at`` is set. Verification never touches ``is_active``,
 so a verification link cannot unblock a blocked account.
 """
-import logging
+import functools
 
-from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.mail import send_mail
+from django.core.cache import cache
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from backoffice import permissions
-from backoffice.accounts import tokens
+from backoffice.accounts import mail
 
-log = logging.getLogger(__name__)
-
-
-def verification_link(user):
-    """Absolute link on SITE_URL, the public address (the request may come via a proxy)."""
-    return settings.SITE_URL + reverse("verify-email", args=[tokens.make_token(user)])
+# One mail of a kind per account per this many seconds, so a form cannot flood a mailbox.
+MAIL_INTERVAL = 60
 
 
-def send_verification_email(*, user):
-    """Send the verification link; returns False when the mail server refused it.
+class ServiceUnavailable(Exception):
+    """The task queue or the cache cannot take the request now; nothing was changed."""
 
-    With the queued e-mail backend this only enqueues; when the mail server or the queue
-    cannot take it, the failure is logged and the page offers to resend instead of a 500.
+
+# Redis down (the cache: django-redis wraps redis-py's errors; the queue's broker: redis-py's).
+OUTAGES = (RedisError, ConnectionInterrupted, mail.MailNotQueued)
+
+
+def _unavailable_on_outage(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OUTAGES as error:
+            raise ServiceUnavailable(str(error)) from error
+
+    return wrapper
+
+
+@_unavailable_on_outage
+def register(form):
+    """Create the account and queue its verification link; for a taken address, mail its owner.
+
+    The caller answers the same either way, so the page does not tell who has an account.
+    Returns False when an inline (unqueued) send failed: the page offers a new link.
+    Raises ServiceUnavailable, leaving no account behind, when the queue or cache is down.
     """
-    context = {
-        "user": user,
-        "link": verification_link(user),
-        "valid_hours": max(1, settings.EMAIL_VERIFICATION_MAX_AGE // 3600),
-    }
+    owner = get_user_model().objects.filter(email__iexact=form.cleaned_data["email"]).first()
+    if owner is not None:
+        return _send_at_most_once_a_while(mail.REGISTRATION_ATTEMPT, owner)
+    with transaction.atomic():
+        user = form.save()  # its post_save signal also clears cached public pages (Redis)
     try:
-        send_mail(
-            subject=_("Confirm your e-mail address"),
-            message=render_to_string("registration/verify_email.txt", context),
-            from_email=None,
-            recipient_list=[user.email],
-            html_message=render_to_string("registration/verify_email.html", context),
-        )
-    except Exception:  # SMTP, or the queue's broker (Redis errors are no OSError): never a 500
-        log.exception("verification e-mail to user %s was not sent", user.pk)
-        return False
-    return True
+        # Queued after the commit: the worker must find the account when it builds the link.
+        return mail.send(mail.VERIFY, user)
+    except mail.MailNotQueued:
+        user.delete()  # an account whose link cannot be sent is half-made: leave nothing
+        raise
+
+
+@_unavailable_on_outage
+def resend_verification(email):
+    """A fresh link for an unverified, unblocked account; silence for any other address."""
+    user = get_user_model().objects.filter(
+        email__iexact=email, email_verified_at__isnull=True, is_active=True
+    ).first()
+    if user is not None:
+        _send_at_most_once_a_while(mail.VERIFY, user)
+
+
+@_unavailable_on_outage
+def send_password_reset(user):
+    mail.send(mail.PASSWORD_RESET, user)
+
+
+def _send_at_most_once_a_while(kind, user):
+    if not cache.add(f"accounts:{kind}:{user.pk}", 1, MAIL_INTERVAL):
+        return True
+    return mail.send(kind, user)
 
 
 @transaction.atomic
@@ -63,4 +94,31 @@ def verify_email(*, user, now=None):
     user.is_staff = True
     user.save(update_fields=["email_verified_at", "is_staff"])
     user.groups.add(Group.objects.get(name=permissions.USERS))
+    return True
+
+
+# --- Blocking: the one place that changes ``is_active`` ---------------------------------
+
+
+@transaction.atomic
+def block_user(*, user, actor):
+    """Blocked the user."""
+    if not user.is_active:
+        return False
+    user.is_active = False
+    user.blocked_at = timezone.now()
+    user.blocked_by = actor
+    user.save(update_fields=["is_active", "blocked_at", "blocked_by"])
+    return True
+
+
+@transaction.atomic
+def unblock_user(*, user, actor):
+    """Unblocked the user."""
+    if user.is_active:
+        return False
+    user.is_active = True
+    user.blocked_at = None
+    user.blocked_by = None
+    user.save(update_fields=["is_active", "blocked_at", "blocked_by"])
     return True

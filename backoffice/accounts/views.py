@@ -1,28 +1,34 @@
 """Public account pages: register, verify the e-mail address, resend the link, log in.
 
-Password reset uses Django's own views (see urls.py) with the site's templates.
+Password reset uses Django's own views (see urls.py) with the site's templates; every
+account mail is queued as ids and built by the worker (accounts/mail.py).
 """
-from urllib.parse import urlsplit
-
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from backoffice.accounts import service, tokens
-from backoffice.accounts.forms import RegistrationForm, ResendVerificationForm
-from backoffice.forms import LoginForm
+from backoffice.accounts.forms import (
+    AccountPasswordResetForm,
+    LoginForm,
+    RegistrationForm,
+    ResendVerificationForm,
+)
 
-User = get_user_model()
+UNAVAILABLE = _(
+    "The service cannot take this request right now. Nothing was saved; please try again in a few minutes."
+)
 
-# One resend per address per this many seconds, so the form cannot be used to flood a mailbox.
-RESEND_INTERVAL = 60
+
+def _unavailable(request, template, form):
+    """The queue or cache is down: a clear message, the form kept, nothing changed (no 500)."""
+    form.add_error(None, UNAVAILABLE)
+    return render(request, template, {"form": form}, status=503)
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -30,13 +36,16 @@ RESEND_INTERVAL = 60
 @never_cache
 @require_http_methods(["GET", "POST"])
 def register(request):
+    """The same answer whether or not the address has an account (the owner gets a mail)."""
     if request.user.is_authenticated:
         return redirect("admin:index")
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        sent = service.send_verification_email(user=user)
-        request.session["registered_email"] = user.email
+        try:
+            sent = service.register(form)
+        except service.ServiceUnavailable:
+            return _unavailable(request, "registration/register.html", form)
+        request.session["registered_email"] = form.cleaned_data["email"]
         return redirect(reverse("register-done") + ("" if sent else "?unsent=1"))
     return render(request, "registration/register.html", {"form": form})
 
@@ -56,18 +65,23 @@ def register_done(request):
     )
 
 
+@csrf_protect
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def verify(request, token):
-    """Verify on GET: the link comes from an e-mail and is single-use and expiring.
+    """The link opens a page with a "Confirm" button; only its POST verifies.
 
-    A used, expired or mangled link explains itself and offers to send a new one.
+    A mailbox's link scanner follows links with GET: it must not verify the address for
+    whoever registered it. A used, expired or mangled link explains itself and offers a new one.
     """
     check = tokens.check_token(token)
     context = {"outcome": check.outcome, "resend_form": ResendVerificationForm()}
-    if check.outcome == "valid":
+    if check.outcome == "valid" and check.user.is_active:
+        if request.method == "GET":
+            return render(request, "registration/verify_confirm.html", {"user": check.user})
         if service.verify_email(user=check.user):
             return render(request, "registration/verify_done.html", {"user": check.user})
+    if check.outcome == "valid":
         context["outcome"] = "blocked"
     if check.user is not None:
         context["resend_form"] = ResendVerificationForm(initial={"email": check.user.email})
@@ -83,27 +97,24 @@ def resend_verification(request):
     form = ResendVerificationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        user = User.objects.filter(
-            email__iexact=email, email_verified_at__isnull=True, is_active=True
-        ).first()
-        if user and cache.add(f"accounts:resend:{user.pk}", 1, RESEND_INTERVAL):
-            service.send_verification_email(user=user)
+        try:
+            service.resend_verification(email)
+        except service.ServiceUnavailable:
+            return _unavailable(request, "registration/resend.html", form)
         return render(request, "registration/resend_done.html", {"email": email})
     return render(request, "registration/resend.html", {"form": form})
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Django's view; the link in the e-mail points at SITE_URL like every e-mail link."""
+    """Django's view; the mail is queued as an id and built by the worker (accounts/mail.py)."""
 
-    html_email_template_name = "registration/password_reset_email.html"
-    email_template_name = "registration/password_reset_email.txt"
-    subject_template_name = "registration/password_reset_subject.txt"
+    form_class = AccountPasswordResetForm
 
     def form_valid(self, form):
-        site = urlsplit(settings.SITE_URL)
-        # The e-mail context's "domain" and "protocol" make the link; extra context wins.
-        self.extra_email_context = {"domain": site.netloc, "protocol": site.scheme}
-        return super().form_valid(form)
+        try:
+            return super().form_valid(form)
+        except service.ServiceUnavailable:
+            return _unavailable(self.request, self.template_name, form)
 
 
 class LoginView(auth_views.LoginView):

@@ -5,10 +5,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice import accounts_service, permissions
+from backoffice import permissions
+from backoffice.accounts import service as accounts_service
 from backoffice.accounts import tokens
 from conftest import PASSWORD
 
@@ -73,7 +75,13 @@ def test_the_verification_link_activates_the_account_for_the_admin(client, smtp_
     register(client)
     assert smtp_server.wait_for(1)
 
-    response = client.get(verification_path(smtp_server.messages[0]))
+    path = verification_path(smtp_server.messages[0])
+    page = client.get(path)  # the link opens a page; only its "Confirm" button verifies
+    assert page.status_code == 200
+    assert 'Confirm</button>' in page.content.decode()
+    assert User.objects.get(email="newbie@example.com").email_verified_at is None
+
+    response = client.post(path)
 
     assert response.status_code == 200
     user = User.objects.get(email="newbie@example.com")
@@ -90,13 +98,14 @@ def test_a_verification_link_works_only_once(client, smtp_server):
     register(client)
     assert smtp_server.wait_for(1)
     path = verification_path(smtp_server.messages[0])
-    client.get(path)
+    client.post(path)
 
     response = client.get(path)
 
     assert response.status_code == 400
     page = response.content.decode()
     assert "already been used" in page
+    assert client.post(path).status_code == 400
     assert reverse("login") in page
 
 
@@ -137,6 +146,10 @@ def test_verification_never_unblocks_a_blocked_account(client, smtp_server, mana
     accounts_service.block_user(user=user, actor=manager)
 
     response = client.get(verification_path(smtp_server.messages[0]))
+    assert response.status_code == 400
+    assert "blocked" in response.content.decode()
+
+    response = client.post(verification_path(smtp_server.messages[0]))
 
     assert response.status_code == 400
     assert "blocked" in response.content.decode()
@@ -152,11 +165,11 @@ def test_verifying_after_being_blocked_later_keeps_the_block(client, smtp_server
     register(client)
     assert smtp_server.wait_for(1)
     path = verification_path(smtp_server.messages[0])
-    client.get(path)
+    client.post(path)
     user = User.objects.get(email="newbie@example.com")
     accounts_service.block_user(user=user, actor=manager)
 
-    client.get(path)
+    client.post(path)
 
     user.refresh_from_db()
     assert not user.is_active
@@ -183,7 +196,7 @@ def test_resending_sends_a_fresh_link_that_works(client, smtp_server):
 
     assert response.status_code == 200
     assert smtp_server.wait_for(2)
-    assert client.get(verification_path(smtp_server.messages[1])).status_code == 200
+    assert client.post(verification_path(smtp_server.messages[1])).status_code == 200
     assert User.objects.get(email="newbie@example.com").email_verified_at is not None
 
 
@@ -211,12 +224,38 @@ def test_resending_rejects_a_malformed_address(client):
 # --- Bad input ----------------------------------------------------------------------------
 
 
-def test_registration_refuses_a_taken_address_whatever_the_case(client, smtp_server, alice):
-    response = register(client, email="ALICE@Example.COM")
-    assert response.status_code == 200
-    assert "already exists" in response.content.decode()
+def test_a_taken_address_gets_the_same_answer_and_its_owner_a_mail(client, smtp_server, alice):
+    """Registration does not reveal who has an account: same page, same status; the owner is told."""
+    fresh = register(client, email="fresh@example.com")
+    taken = register(Client(), email="ALICE@Example.COM")
+
+    assert taken.status_code == fresh.status_code == 302
+    assert taken["Location"] == fresh["Location"] == reverse("register-done")
     assert User.objects.filter(email__iexact="alice@example.com").count() == 1
-    assert not smtp_server.wait_for(1, timeout=0.3)
+    assert smtp_server.wait_for(2)
+    to_alice = next(m for m in smtp_server.messages if m.rcpt_tos == ["alice@example.com"])
+    assert to_alice.message["Subject"] == "Someone tried to register with your address"
+    assert link_in(to_alice, "/accounts/login/") and link_in(to_alice, "/accounts/password-reset/")
+    assert "/accounts/verify/" not in text_of(to_alice)
+
+
+def test_the_pages_after_registering_are_the_same_for_a_taken_address(smtp_server, alice):
+    fresh_client, taken_client = Client(), Client()
+    register(fresh_client, email="fresh@example.com")
+    register(taken_client, email="alice@example.com")
+    fresh_page = fresh_client.get(reverse("register-done")).content.decode()
+    taken_page = taken_client.get(reverse("register-done")).content.decode()
+    strip = lambda page: re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", page)  # noqa: E731
+    assert strip(fresh_page).replace("fresh@example.com", "ADDRESS") == strip(taken_page).replace(
+        "alice@example.com", "ADDRESS"
+    )
+
+
+def test_repeated_attempts_on_a_taken_address_mail_the_owner_once_a_minute(client, smtp_server, alice):
+    register(client, email="alice@example.com")
+    register(client, email="alice@example.com")
+    assert smtp_server.wait_for(1)
+    assert not smtp_server.wait_for(2, timeout=0.5)
 
 
 @pytest.mark.parametrize("password", ["123", "password", "12345678901", "newbie@example.com"])

@@ -3,7 +3,7 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
-from backoffice import accounts_service
+from backoffice.accounts import service as accounts_service
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def test_an_unverified_user_is_told_to_verify_the_address(client, alice):
 
 
 def test_the_public_login_form_explains_blocking_too(rf, alice, manager):
-    from backoffice.forms import LoginForm
+    from backoffice.accounts.forms import LoginForm
 
     accounts_service.block_user(user=alice, actor=manager)
     form = LoginForm(rf.post("/"), data={"username": "alice@example.com", "password": PASSWORD})

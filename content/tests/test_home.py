@@ -3,7 +3,7 @@ import pytest
 from django.core.cache import cache as shared_cache
 from django.urls import reverse
 
-from backoffice import accounts_service
+from backoffice.accounts import service as accounts_service
 from content import cache
 from content.tests import factories
 from mailings.models import Mailing, MailingStatus

@@ -1,18 +1,10 @@
-"""Fixtures of the sending engine's tests: mailings with clients, a synchronous queue."""
+"""Fixtures of the sending engine's tests: mailings with clients, fast retries."""
 import datetime
 
 import pytest
 from django.utils import timezone
 
 from mailings.models import Client, Mailing, Message
-
-
-@pytest.fixture
-def sync_queue(monkeypatch):
-    """django-q2 runs queued tasks inline (Q_CLUSTER sync), so tests see the whole path."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from backoffice.accounts_service import block_user
+from backoffice.accounts.service import block_user
 from mailings import scheduling, sending, tasks
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, MailingStatus
 from mailings.tests.conftest import make_mailing

@@ -3,7 +3,7 @@ import pytest
 from django.core import mail
 from django.test import override_settings
 
-QUEUED = "mailings.mail_backend.QueuedEmailBackend"
+QUEUED = "lib.mail_backend.QueuedEmailBackend"
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +51,12 @@ def test_queueing_does_not_need_the_mail_server(settings, django_capture_on_comm
             assert mail.send_mail("Hi", "Body", None, ["frank@example.org"]) == 1
 
     assert OrmQ.objects.count() == 1
+
+
+def test_tasks_queued_under_the_old_path_still_resolve():
+    from django_q.tasks import async_task  # noqa: F401 - the worker imports the stored path
+    from django.utils.module_loading import import_string
+
+    from lib.mail_backend import send_queued_message
+
+    assert import_string("mailings.mail_backend.send_queued_message") is send_queued_message
