@@ -1,6 +1,6 @@
 """Sending-related admin features (send now, test, retry, progress), mixed into MailingAdmin.
 
-Owned by the sending engine; ``mailings/admin.py`` only inherits from these mixins. Every
+Owned by the sending engine; ``mailings/admin/mailings.py`` only inherits from these mixins. Every
 button is a GET that shows a confirmation and a POST that acts, on an object looked up
 through the admin's owner-scoped queryset (someone else's mailing answers 404).
 """

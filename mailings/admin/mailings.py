@@ -28,8 +28,8 @@ from backoffice import permissions
 from lib.admin import confirm_action
 from lib.sanitize import sanitize_html
 from mailings import importing, scheduling
-from mailings.admin_reports import MailingReportsAdminMixin
-from mailings.admin_sending import AttemptSendingAdminMixin, MailingSendingAdminMixin
+from mailings.admin.reports import MailingReportsAdminMixin
+from mailings.admin.sending import AttemptSendingAdminMixin, MailingSendingAdminMixin
 from mailings.forms import ClientForm, ClientImportForm, MailingForm, MessageForm
 from mailings.models import Attempt, Client, Delivery, Mailing, Message
 from mailings.rendering import Template as MessageTemplate
