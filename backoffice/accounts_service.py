@@ -5,7 +5,7 @@ from django.utils import timezone
 
 @transaction.atomic
 def block_user(*, user, actor):
-    """Blocked the user."""
+    """Block ``user`` (``actor`` did it); False if they were already blocked."""
     if not user.is_active:
         return False
     user.is_active = False
@@ -17,7 +17,7 @@ def block_user(*, user, actor):
 
 @transaction.atomic
 def unblock_user(*, user, actor):
-    """Unblocked the user."""
+    """Unblock ``user``; False if they were not blocked."""
     if user.is_active:
         return False
     user.is_active = True
