@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import NamedTuple
+
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -15,11 +18,23 @@ from backoffice.accounts.forms import AdminLoginForm
 from backoffice.models import User
 from lib.admin import confirm_action
 
+
 # A blocked or unverified user whose password is right is told why they cannot log in.
 admin.site.login_form = AdminLoginForm
 # The start page is the statistics dashboard, not Django's "Site administration".
 admin.site.index_title = _("Overview")
 admin.site.unregister(Group)
+
+
+class AccountChange(NamedTuple):
+    """Block or unblock: the service function that does it, and its line in the admin log."""
+
+    apply: Callable
+    log_message: str
+
+
+BLOCK = AccountChange(accounts_service.block_user, _("Blocked the user."))
+UNBLOCK = AccountChange(accounts_service.unblock_user, _("Unblocked the user."))
 
 
 @admin.register(Group)
@@ -75,11 +90,11 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
 
     @action(description=_("Block selected users"), permissions=["block_user"])
     def block_users(self, request, queryset):
-        self._apply(request, queryset, accounts_service.block_user, _("Blocked: %(count)d."))
+        self._apply(request, queryset, BLOCK, _("Blocked: %(count)d."))
 
     @action(description=_("Unblock selected users"), permissions=["block_user"])
     def unblock_users(self, request, queryset):
-        self._apply(request, queryset, accounts_service.unblock_user, _("Unblocked: %(count)d."))
+        self._apply(request, queryset, UNBLOCK, _("Unblocked: %(count)d."))
 
     # The same, from a user's page: a GET asks, a POST does it.
     def has_block_one_permission(self, request, object_id=None):
@@ -92,13 +107,15 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
 
     @action(description=_("Block"), permissions=["block_one"], icon="block")
     def block_user_detail(self, request, object_id):
-        return self._apply_one(request, object_id, accounts_service.block_user, _("Block %(user)s? They cannot log in until unblocked, and their mailings stop."), _("Block"))
+        question = _("Block %(user)s? They cannot log in until unblocked, and their mailings stop.")
+        return self._apply_one(request, object_id, BLOCK, question, _("Block"))
 
     @action(description=_("Unblock"), permissions=["unblock_one"], icon="lock_open")
     def unblock_user_detail(self, request, object_id):
-        return self._apply_one(request, object_id, accounts_service.unblock_user, _("Unblock %(user)s?"), _("Unblock"))
+        return self._apply_one(request, object_id, UNBLOCK, _("Unblock %(user)s?"), _("Unblock"))
 
     def _apply_one(self, request, object_id, change, question, button):
+        """GET asks for confirmation; POST (with its CSRF token) does it."""
         user = self.get_object(request, object_id)
         change_url = reverse("admin:backoffice_user_change", args=[user.pk])
         if request.method != "POST":
@@ -107,13 +124,14 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
         return HttpResponseRedirect(change_url)
 
     def _apply(self, request, queryset, change, done_message):
+        """Apply ``change`` (BLOCK or UNBLOCK) to each user allowed; each one recorded in the admin log."""
         changed, refused = 0, []
         for user in queryset:
             if not permissions.can_block(request.user, user):
                 refused.append(user.email)
                 continue
-            if change(user=user, actor=request.user):
-                self.log_change(request, user, change.__doc__.strip().splitlines()[0])
+            if change.apply(user=user, actor=request.user):
+                self.log_change(request, user, str(change.log_message))
                 changed += 1
         self.message_user(request, done_message % {"count": changed}, messages.SUCCESS)
         if refused:

@@ -1,8 +1,8 @@
-"""django-import-export resource of a user's clients.
+"""django-import-export resource of clients: the admin's export (CSV, XLSX, ...).
 
-The admin exports through it. Imports in the admin go through ``mailings.importing``
-(streamed and batched); this resource's own row-by-row import is kept, scoped to one
-owner, as the reference that ``bench/import_clients.py`` measures against.
+The admin exports the rows of its own owner-scoped queryset through it; each cell is
+escaped against formula injection. Imports do not use it: they go through
+``mailings.importing`` (streamed, batched, owner-scoped).
 """
 from import_export import fields, resources
 
@@ -19,23 +19,6 @@ class ClientResource(resources.ModelResource):
         model = Client
         fields = ("email", "full_name", "comment", "unsubscribed_at", "created_at")
         export_order = fields
-        import_id_fields = ("email",)
-        skip_unchanged = True
-
-    def __init__(self, owner=None, **kwargs):
-        super().__init__(**kwargs)
-        self.owner = owner
-
-    def get_queryset(self):
-        """Import matches rows against the owner's clients only."""
-        return Client.objects.filter(owner=self.owner)
-
-    def before_import_row(self, row, **kwargs):
-        if row.get("email"):
-            row["email"] = Client.normalize_email(row["email"])
-
-    def before_save_instance(self, instance, row, **kwargs):
-        instance.owner = self.owner
 
     def get_user_visible_fields(self):
         return [self.fields[name] for name in ("email", "full_name", "comment")]

@@ -102,7 +102,7 @@ def verify_email(*, user, now=None):
 
 @transaction.atomic
 def block_user(*, user, actor):
-    """Blocked the user."""
+    """Block ``user`` (``actor`` did it); False if they were already blocked."""
     if not user.is_active:
         return False
     user.is_active = False
@@ -114,7 +114,7 @@ def block_user(*, user, actor):
 
 @transaction.atomic
 def unblock_user(*, user, actor):
-    """Unblocked the user."""
+    """Unblock ``user``; False if they were not blocked."""
     if user.is_active:
         return False
     user.is_active = True

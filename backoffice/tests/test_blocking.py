@@ -136,3 +136,11 @@ def test_the_block_page_of_a_superuser_is_refused(client, manager, superuser):
 def test_a_user_cannot_reach_the_block_page(client, alice, bob):
     client.force_login(alice)
     assert client.post(reverse("admin:backoffice_user_block_user_detail", args=[bob.pk])).status_code == 403
+
+
+def test_the_admin_log_says_what_was_done_in_the_persons_language(client, manager, alice):
+    block_action(client, manager, alice)
+    block_action(client, manager, alice, action="unblock_users")
+
+    messages = LogEntry.objects.filter(object_id=str(alice.pk), action_flag=CHANGE).order_by("pk")
+    assert [entry.change_message for entry in messages] == ["Пользователь заблокирован.", "Пользователь разблокирован."]

@@ -244,7 +244,7 @@ def dashboard(user, now=None):
 
 
 def compute_dashboard(user, now, today, sees_all):
-    mailings = permissions.scope_to_user(Mailing.objects.all(), user)
+    mailings = Mailing.objects.visible_to(user)
     deliveries = counted_deliveries(user)
     first_day = today - timedelta(days=DASHBOARD_DAYS - 1)
     daily = daily_outcomes(deliveries, first_day, DASHBOARD_DAYS)

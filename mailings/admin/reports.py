@@ -5,79 +5,32 @@ runs and the failed recipients with the server's reply; ``.../report/export/csv/
 ``.../report/export/xlsx/`` download the same report. Filters (period and run status) are
 GET parameters, so a filtered report is a link that can be shared.
 
-The mailing is looked up through the admin's own queryset, which is scoped by owner:
-someone else's mailing answers 404. The figures come from ``mailings.statistics.queries``.
+The mailing is looked up with ``visible_mailing_or_404``: someone else's mailing answers
+404. The figures come from ``mailings.statistics.queries``, the downloaded tables from
+``mailings.statistics.export``.
 """
-import csv
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
-import tablib
-from django import forms
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.core.validators import MaxValueValidator, MinValueValidator
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy
 from unfold.decorators import display
-from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
+from mailings.admin.base import visible_mailing_or_404
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+from mailings.spreadsheets import csv_response, xlsx_response
 from mailings.statistics import charts, queries
+from mailings.statistics.export import report_datasets
 from mailings.statistics.formatting import rate_text
-from mailings.spreadsheets import escape_formula
+from mailings.statistics.forms import ReportFilterForm
 
-EXPORT_FORMATS = ("csv", "xlsx")
-
-
-def date_input():
-    """The browser's own date picker; it submits ISO dates, which every locale accepts."""
-    return forms.DateInput(
-        format="%Y-%m-%d", attrs={"type": "date", "class": " ".join(DATETIME_CLASSES)}
-    )
-
-
-# Far enough for any real report, near enough that a day later or a time zone away still
-# is a valid datetime (9999-12-31 + 1 day is not).
-EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
-
-
-def period_field(label):
-    return forms.DateField(
-        label=label, required=False, widget=date_input(),
-        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
-    )
-
-
-class ReportFilterForm(forms.Form):
-    start = period_field(pgettext_lazy("period start", "From"))
-    end = period_field(pgettext_lazy("period end", "To"))
-    status = forms.ChoiceField(
-        label=gettext_lazy("Run status"),
-        required=False,
-        choices=[("", gettext_lazy("any"))] + list(AttemptStatus.choices),
-        widget=UnfoldAdminSelectWidget,
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end and end < start:
-            self.add_error("end", _("The end of the period must not be before its start."))
-        return cleaned
-
-    def report_filter(self):
-        """The filter made of the valid fields only: bad input narrows nothing, never fails."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        return queries.ReportFilter(
-            start=data.get("start"), end=data.get("end"), status=data.get("status") or ""
-        )
+WRITERS = {"csv": csv_response, "xlsx": xlsx_response}
 
 
 def page_number(value):
@@ -85,74 +38,6 @@ def page_number(value):
         return max(1, int(value))
     except (TypeError, ValueError):
         return 1
-
-
-
-
-def local_text(moment):
-    if not moment:
-        return ""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def attempts_dataset(mailing, filters):
-    kinds, statuses = dict(AttemptKind.choices), dict(AttemptStatus.choices)
-    dataset = tablib.Dataset(
-        headers=[
-            _("Run"), _("Kind"), _("Started at"), _("Finished at"), _("Status"), _("Recipients"),
-            _("Sent"), _("Failed"), _("Unknown"), _("Success rate, %"), _("Mail server response"),
-        ],
-        title=_("Runs"),
-    )
-    for row in queries.attempts_for_export(mailing, filters):
-        dataset.append([escape_formula(value) for value in (
-            row["pk"], str(kinds.get(row["kind"], row["kind"])), local_text(row["started_at"]),
-            local_text(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
-            row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
-            "" if row["rate"] is None else row["rate"], row["server_response"],
-        )])
-    return dataset
-
-
-def failures_dataset(mailing, filters):
-    statuses = dict(DeliveryStatus.choices)
-    dataset = tablib.Dataset(
-        headers=[_("Run"), _("Run started at"), _("Recipient"), _("Status"), _("Time"),
-                 _("Tries"), _("SMTP code"), _("SMTP response")],
-        title=_("Failed recipients"),
-    )
-    for row in queries.failures_for_export(mailing, filters):
-        dataset.append([escape_formula(value) for value in (
-            row["attempt_id"], local_text(row["attempt__started_at"]), row["email"],
-            str(statuses.get(row["status"], row["status"])), local_text(row["sent_at"]),
-            row["tries"], row["smtp_code"] or "", row["smtp_response"],
-        )])
-    return dataset
-
-
-def csv_response(filename, datasets):
-    """One CSV file: each table under a title line, separated by an empty line."""
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    response.write("\ufeff")  # lets spreadsheet programs detect UTF-8
-    writer = csv.writer(response)
-    for index, dataset in enumerate(datasets):
-        if index:
-            writer.writerow([])
-        writer.writerow([dataset.title])
-        writer.writerow(dataset.headers)
-        writer.writerows(dataset)
-    return response
-
-
-def xlsx_response(filename, datasets):
-    book = tablib.Databook(datasets)
-    response = HttpResponse(
-        book.export("xlsx"),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
-    return response
 
 
 def with_labels(table, **choices):
@@ -245,10 +130,7 @@ class MailingReportsAdminMixin:
         """The mailing if ``request.user`` may see it; 404 for someone else's."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        mailing = self.get_object(request, unquote(object_id))
-        if mailing is None:
-            raise Http404(_("No such mailing."))
-        return mailing
+        return visible_mailing_or_404(request, object_id)
 
     def report_view(self, request, object_id):
         mailing = self.reported_mailing(request, object_id)
@@ -275,9 +157,7 @@ class MailingReportsAdminMixin:
             "failure_headers": FAILURE_HEADERS,
             "runs_chart": charts.runs_chart(data["chart_runs"]),
             "chart_options": charts.options(stacked=True),
-            "export_links": [
-                (fmt.upper(), export_url(mailing, fmt, form)) for fmt in EXPORT_FORMATS
-            ],
+            "export_links": [(fmt.upper(), export_url(mailing, fmt, form)) for fmt in WRITERS],
             "period_links": period_links(request),
             "change_url": reverse("admin:mailings_mailing_change", args=[mailing.pk]),
         }
@@ -285,11 +165,7 @@ class MailingReportsAdminMixin:
 
     def report_export_view(self, request, object_id, fmt):
         mailing = self.reported_mailing(request, object_id)
-        if fmt not in EXPORT_FORMATS:
+        if fmt not in WRITERS:
             raise Http404(_("Unknown export format."))
         filters = ReportFilterForm(request.GET).report_filter()
-        datasets = [attempts_dataset(mailing, filters), failures_dataset(mailing, filters)]
-        filename = f"mailing-{mailing.pk}-report"
-        if fmt == "csv":
-            return csv_response(filename, datasets)
-        return xlsx_response(filename, datasets)
+        return WRITERS[fmt](f"mailing-{mailing.pk}-report", report_datasets(mailing, filters))

@@ -1,0 +1,103 @@
+"""Runs (Attempt) and their deliveries: read-only records, with a live progress bar.
+
+``/admin/mailings/attempt/<id>/progress/`` (``admin:mailings_attempt_progress``) serves the
+figures of a run as JSON; the progress bar on a run's and a mailing's page polls it.
+"""
+from django.contrib import admin
+from django.http import Http404, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from unfold.decorators import display
+
+from backoffice import permissions
+from mailings.admin.base import ReadOnlyAdmin
+from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
+
+DELIVERIES_SHOWN = 100
+
+
+def attempt_progress(attempt):
+    """The figures the progress bar shows (also served as JSON for live updates)."""
+    done = attempt.sent + attempt.failed + attempt.unknown
+    return {
+        "id": attempt.pk,
+        "status": attempt.status,
+        "status_display": attempt.get_status_display(),
+        "sent": attempt.sent,
+        "failed": attempt.failed,
+        "unknown": attempt.unknown,
+        "total": attempt.recipients,
+        "done": done,
+        "running": attempt.status == AttemptStatus.RUNNING,
+    }
+
+
+def progress_html(attempt):
+    """A progress bar that polls the run's progress URL every two seconds while it is going."""
+    url = reverse("admin:mailings_attempt_progress", args=[attempt.pk])
+    return render_to_string("mailings/admin/progress.html", {"p": attempt_progress(attempt), "url": url})
+
+
+@admin.register(Attempt)
+class AttemptAdmin(ReadOnlyAdmin):
+    list_display = ["mailing", "kind", "started_at", "finished_at", "status", "recipients", "sent", "failed"]
+    list_select_related = ["mailing__message"]
+    list_filter = ["status", "kind"]
+    search_fields = ["mailing__message__subject"]
+    date_hierarchy = "started_at"
+    readonly_fields = ["progress_display", "deliveries_display"]
+
+    def get_queryset(self, request):
+        return permissions.scope_to_user(super().get_queryset(request), request.user, "mailing__owner")
+
+    def get_urls(self):
+        custom = [
+            path("<int:attempt_id>/progress/", self.admin_site.admin_view(self.progress_view),
+                 name="mailings_attempt_progress"),
+        ]
+        return custom + super().get_urls()
+
+    def progress_view(self, request, attempt_id):
+        attempt = self.get_queryset(request).filter(pk=attempt_id).first()
+        if attempt is None:
+            raise Http404(_("No such attempt."))
+        return JsonResponse(attempt_progress(attempt))
+
+    @display(description=gettext_lazy("progress"))
+    def progress_display(self, obj):
+        return progress_html(obj)
+
+    @display(description=gettext_lazy("deliveries"))
+    def deliveries_display(self, obj):
+        """Problems first, with the server's reply; the full list is the Delivery changelist."""
+        rows = list(
+            obj.deliveries.exclude(status=DeliveryStatus.SENT).order_by("pk")[:DELIVERIES_SHOWN]
+        )
+        rows += list(obj.deliveries.filter(status=DeliveryStatus.SENT).order_by("pk")[: DELIVERIES_SHOWN - len(rows)])
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((d.email, d.get_status_display(), d.smtp_code or "", d.smtp_response, d.tries) for d in rows),
+        )
+        link = reverse("admin:mailings_delivery_changelist") + f"?attempt__id__exact={obj.pk}"
+        return format_html(
+            '<table class="w-full text-sm"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+            _("e-mail"), _("status"), _("SMTP code"), _("SMTP response"), _("tries"), body, link,
+            _("All %(count)s deliveries") % {"count": obj.recipients},
+        )
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["email", "status", "smtp_code", "sent_at", "attempt"]
+    list_select_related = ["attempt__mailing__message"]
+    list_filter = ["status"]
+    search_fields = ["email"]
+
+    def get_queryset(self, request):
+        return permissions.scope_to_user(
+            super().get_queryset(request), request.user, "attempt__mailing__owner"
+        )

@@ -1,0 +1,141 @@
+"""What every mailings admin shares: owner scoping, read-only statistics, owner autocompletes.
+
+Every queryset goes through ``OwnedQuerySet.visible_to`` (``permissions.scope_to_user``) and
+every write through ``permissions.can_edit_owned``, so another user's object answers 404 (it
+is simply not in the queryset) and a manager's add/change/delete POST answers 403 whatever
+the form shows. Detail actions ask with ``lib.admin.confirm_action``, the one confirmation
+page of the whole admin (the people app uses it too, hence it lives in lib).
+"""
+from urllib.parse import urlencode
+
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+
+from backoffice import permissions
+from mailings.models import Mailing
+
+
+class NotFoundInsteadOfRedirect:
+    """An object outside the user's queryset answers 404, not Django's redirect to the index."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(_("No such object, or it is not yours."))
+
+
+OWNER_PARAMETER = "owner"  # the mailing owner a mailing form's autocomplete asks for
+
+
+def _is_mailing_autocomplete(request):
+    """The admin's autocomplete view, asked for choices of a mailing's field."""
+    match = request.resolver_match
+    return (
+        match is not None and match.url_name == "autocomplete"
+        and request.GET.get("app_label") == Mailing._meta.app_label
+        and request.GET.get("model_name") == Mailing._meta.model_name
+    )
+
+
+class OwnerAutocompleteMixin:
+    """An autocomplete widget that asks for the choices of one owner (``owner_id``)."""
+
+    owner_id = None
+
+    def get_url(self):
+        url = super().get_url()
+        return f"{url}?{urlencode({OWNER_PARAMETER: self.owner_id})}" if self.owner_id else url
+
+
+class OwnerAutocompleteSelect(OwnerAutocompleteMixin, AutocompleteSelect):
+    pass
+
+
+class OwnerAutocompleteSelectMultiple(OwnerAutocompleteMixin, AutocompleteSelectMultiple):
+    pass
+
+
+class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
+    exclude = ["owner"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and permissions.can_edit_owned(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and permissions.can_edit_owned(request.user, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and permissions.can_edit_owned(request.user, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The form checks uniqueness and choices against the owner of the object.
+        owner = obj.owner if obj is not None else request.user
+        return type(form.__name__, (form,), {"owner": owner})
+
+    def save_model(self, request, obj, form, change):
+        if not change and not obj.owner_id:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _is_mailing_autocomplete(request):
+            # Offer only what the mailing form accepts: its owner's objects.
+            owner_id = permissions.mailing_choices_owner(request.user, request.GET.get(OWNER_PARAMETER))
+            queryset = queryset.filter(owner_id=owner_id) if owner_id else queryset.none()
+        return queryset, may_have_duplicates
+
+    def get_list_display(self, request):
+        """Those who see everyone's objects also see whose they are."""
+        columns = list(super().get_list_display(request))
+        if permissions.sees_all_mailings(request.user) and "owner" not in columns:
+            columns.insert(1, "owner")
+        return columns
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if permissions.sees_all_mailings(request.user):
+            filters.append("owner")
+        return filters
+
+    def get_list_select_related(self, request):
+        return ["owner"] if permissions.sees_all_mailings(request.user) else []
+
+
+class ReadOnlyAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
+    """Statistics (runs and deliveries): read-only for everyone."""
+
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def visible_mailing(request, object_id):
+    """The mailing ``object_id`` of an admin URL if this user may see it, else None.
+
+    The one lookup of every mailing page, button, export and report (through
+    ``OwnedQuerySet.visible_one``): someone else's mailing is simply not found.
+    """
+    return Mailing.objects.select_related("message", "owner").visible_one(request.user, unquote(str(object_id)))
+
+
+def visible_mailing_or_404(request, object_id):
+    mailing = visible_mailing(request, object_id)
+    if mailing is None:
+        raise Http404(_("No such mailing."))
+    return mailing

@@ -1,0 +1,337 @@
+"""Mailings: schedule, state, disable / enable, and the sending buttons (send now, test, retry).
+
+Every button is a GET that asks (``lib.admin.confirm_action``) and a POST that acts, on a
+mailing looked up with ``visible_mailing`` (someone else's mailing answers 404). The
+report pages come from ``MailingReportsAdminMixin`` (mailings/admin/reports.py).
+"""
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Subquery
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from unfold.decorators import action, display
+
+from backoffice import permissions
+from lib.admin import confirm_action
+from mailings import scheduling
+from mailings.admin.attempts import progress_html
+from mailings.admin.base import (
+    OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
+    visible_mailing_or_404,
+)
+from mailings.admin.reports import MailingReportsAdminMixin
+from mailings.forms import MailingForm
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Mailing
+
+
+def last_attempt(field):
+    latest = Attempt.objects.filter(mailing=OuterRef("pk")).order_by("-started_at")
+    return Subquery(latest.values(field)[:1])
+
+
+def change_url(mailing):
+    return reverse("admin:mailings_mailing_change", args=[mailing.pk])
+
+
+@admin.register(Mailing)
+class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
+    form = MailingForm
+    autocomplete_fields = ["message", "clients"]
+    list_display = [
+        "__str__", "state", "periodicity", "start_at", "next_run_at",
+        "last_attempt_at", "client_count", "is_enabled",
+    ]
+    list_filter = ["status", "is_enabled", "periodicity"]
+    search_fields = ["message__subject"]
+    date_hierarchy = "start_at"
+    actions = ["disable_mailings", "enable_mailings"]
+    actions_detail = [
+        "send_now_action", "send_test_action", "retry_failed_action",
+        "disable_mailing_detail", "enable_mailing_detail",
+    ]
+    state_fields = [
+        "state", "next_run_display", "last_attempt_display", "progress_display", "client_count",
+        "disabled_at", "disabled_by", "created_at", "updated_at",
+    ]
+    readonly_fields = state_fields
+    exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "next_run_at", "status"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            kwargs.setdefault("widget", OwnerAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using")))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            kwargs.setdefault(
+                "widget", OwnerAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The autocompletes ask for the form owner's clients and messages, the only ones it saves.
+        for name in self.autocomplete_fields:
+            if name in form.base_fields:
+                widget = form.base_fields[name].widget
+                getattr(widget, "widget", widget).owner_id = form.owner.pk
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        schedule = (gettext_lazy("Schedule"), {"fields": ["message", "clients", "start_at", "end_at", "periodicity"]})
+        if obj is None:
+            return [schedule]
+        return [schedule, (gettext_lazy("State"), {"fields": self.state_fields})]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("message", "owner", "disabled_by")
+            .annotate(
+                client_count=Count("clients", distinct=True),
+                last_attempt_at=last_attempt("finished_at"),
+            )
+            .order_by("-start_at", "-pk")
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the clients are saved: the run may be due now and must see them all.
+        scheduling.mailing_saved(mailing=form.instance)
+
+    # --- displays -------------------------------------------------------------------
+
+    @display(
+        description=gettext_lazy("status"),
+        label={
+            gettext_lazy("created"): "info", gettext_lazy("running"): "warning",
+            gettext_lazy("completed"): "success", gettext_lazy("disabled"): "danger",
+        },
+    )
+    def state(self, mailing):
+        """A disabled mailing is shown as such, whatever its schedule status."""
+        return gettext_lazy("disabled") if not mailing.is_enabled else mailing.get_status_display()
+
+    @display(description=gettext_lazy("clients"), ordering="client_count")
+    def client_count(self, mailing):
+        return mailing.client_count
+
+    @display(description=gettext_lazy("last attempt"), ordering="last_attempt_at")
+    def last_attempt_at(self, mailing):
+        return mailing.last_attempt_at
+
+    @display(description=gettext_lazy("next run"))
+    def next_run_display(self, obj):
+        if not obj.is_enabled:
+            return _("disabled")
+        if obj.paused_until and obj.paused_until > timezone.now():
+            return format_html("{}<br>{}", _("paused until %(when)s") % {
+                "when": timezone.localtime(obj.paused_until).strftime("%Y-%m-%d %H:%M")}, obj.pause_reason)
+        if obj.next_run_at is None:
+            return _("none (completed)")
+        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M")
+
+    def _last_attempt(self, obj):
+        return obj.attempts.exclude(kind=AttemptKind.TEST).order_by("-started_at", "-pk").first()
+
+    @display(description=gettext_lazy("last attempt"))
+    def last_attempt_display(self, obj):
+        attempt = self._last_attempt(obj)
+        if attempt is None:
+            return _("none yet")
+        when = timezone.localtime(attempt.finished_at or attempt.started_at).strftime("%Y-%m-%d %H:%M")
+        counts = _("%(sent)d sent, %(failed)d failed") % {"sent": attempt.sent, "failed": attempt.failed}
+        return format_html(
+            '<a href="{}">{} · {}</a> · {}<br><span style="white-space:pre-line">{}</span>',
+            reverse("admin:mailings_attempt_change", args=[attempt.pk]),
+            when, attempt.get_status_display(), counts, attempt.server_response,
+        )
+
+    @display(description=gettext_lazy("progress"))
+    def progress_display(self, obj):
+        attempt = self._last_attempt(obj)
+        return "—" if attempt is None else progress_html(attempt)
+
+    # --- disable / enable: the owner, any manager, a superuser ----------------------
+
+    def has_toggle_permission(self, request, object_id=None):
+        if object_id is None:
+            return self.has_view_permission(request) and request.user.is_active
+        mailing = visible_mailing(request, object_id)
+        return mailing is not None and permissions.can_toggle_mailing(request.user, mailing)
+
+    def has_disable_permission(self, request, object_id=None):
+        mailing = visible_mailing(request, object_id) if object_id else None
+        return self.has_toggle_permission(request, object_id) and (mailing is None or mailing.is_enabled)
+
+    def has_enable_permission(self, request, object_id=None):
+        mailing = visible_mailing(request, object_id) if object_id else None
+        return self.has_toggle_permission(request, object_id) and (mailing is None or not mailing.is_enabled)
+
+    @action(description=gettext_lazy("Disable selected mailings"), permissions=["toggle"])
+    def disable_mailings(self, request, queryset):
+        self._toggle_all(request, queryset, enable=False)
+
+    @action(description=gettext_lazy("Enable selected mailings"), permissions=["toggle"])
+    def enable_mailings(self, request, queryset):
+        self._toggle_all(request, queryset, enable=True)
+
+    @action(description=gettext_lazy("Disable"), permissions=["disable"], icon="pause_circle")
+    def disable_mailing_detail(self, request, object_id):
+        return self._toggle_one(request, object_id, enable=False)
+
+    @action(description=gettext_lazy("Enable"), permissions=["enable"], icon="play_circle")
+    def enable_mailing_detail(self, request, object_id):
+        return self._toggle_one(request, object_id, enable=True)
+
+    def _toggle_all(self, request, queryset, enable):
+        done = sum(self._toggle(request, mailing, enable) for mailing in queryset)
+        message = _("Enabled: %(count)d.") if enable else _("Disabled: %(count)d.")
+        self.message_user(request, message % {"count": done}, messages.SUCCESS)
+
+    def _toggle_one(self, request, object_id, enable):
+        """GET asks for confirmation; POST (with its CSRF token) does it."""
+        mailing = visible_mailing_or_404(request, object_id)
+        if request.method != "POST":
+            question = (
+                _("Enable the mailing “%(mailing)s”? It runs again from its next due time.")
+                if enable
+                else _("Disable the mailing “%(mailing)s”? A run in progress stops at its next batch.")
+            )
+            button = _("Enable") if enable else _("Disable")
+            return confirm_action(self, request, question % {"mailing": mailing}, button, change_url(mailing))
+        if self._toggle(request, mailing, enable):
+            self.message_user(request, _("The mailing is enabled.") if enable else _("The mailing is disabled."))
+        return HttpResponseRedirect(change_url(mailing))
+
+    def _toggle(self, request, mailing, enable):
+        """Apply one change if allowed and needed; recorded in the admin log. True if done."""
+        if not permissions.can_toggle_mailing(request.user, mailing) or mailing.is_enabled == enable:
+            return False
+        if enable:
+            scheduling.enable_mailing(mailing=mailing, actor=request.user)
+            self.log_change(request, mailing, _("Enabled the mailing."))
+        else:
+            scheduling.disable_mailing(mailing=mailing, actor=request.user)
+            self.log_change(request, mailing, _("Disabled the mailing."))
+        return True
+
+    # --- sending: the owner and superusers (permissions.can_edit_owned) --------------
+
+    def has_send_mailing_permission(self, request, object_id=None):
+        if object_id is None:
+            return permissions.can_edit_owned(request.user)
+        mailing = visible_mailing(request, object_id)
+        return mailing is not None and permissions.can_edit_owned(request.user, mailing)
+
+    def _editable_mailing(self, request, object_id):
+        mailing = visible_mailing_or_404(request, object_id)
+        if not permissions.can_edit_owned(request.user, mailing):
+            raise PermissionDenied
+        return mailing
+
+    def _run_button(self, request, object_id, button, question, current_run, press):
+        """A button that starts one run: the page names it, the POST starts exactly that one.
+
+        ``question`` is formatted with the run's description; ``current_run(mailing)`` is the
+        run the button starts now (None: nothing to start); ``press(mailing=, run=)`` acts.
+        """
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            run = current_run(mailing)
+            if run is None:
+                report_press(request, mailing, scheduling.PressResult(scheduling.Press.NOTHING))
+                return redirect(change_url(mailing))
+            question = question % {"run": describe_run(mailing, run)}
+            return confirm_action(
+                self, request, question, button, change_url(mailing), subject=mailing, hidden={"run": run.token}
+            )
+        run = scheduling.run_from_token(mailing, request.POST.get("run"))
+        if run is None:
+            messages.error(request, _("The confirmation did not name a run of this mailing; nothing was started. "
+                                      "Please confirm again."))
+            return redirect(request.path)
+        report_press(request, mailing, press(mailing=mailing, run=run))
+        return redirect(change_url(mailing))
+
+    @action(description=gettext_lazy("Send now"), url_path="send-now", icon="send", permissions=["send_mailing"])
+    def send_now_action(self, request, object_id):
+        return self._run_button(
+            request, object_id, _("Send now"), _("Start %(run)s now?"),
+            scheduling.send_now_run, scheduling.send_now,
+        )
+
+    @action(description=gettext_lazy("Send a test to me"), url_path="send-test", icon="outgoing_mail",
+            permissions=["send_mailing"])
+    def send_test_action(self, request, object_id):
+        mailing = self._editable_mailing(request, object_id)
+        email = request.user.email
+        if request.method != "POST":
+            question = _("Send this mailing's message to %(email)s only?") % {"email": email}
+            return confirm_action(
+                self, request, question, _("Send a test to me"), change_url(mailing), subject=mailing
+            )
+        scheduling.send_test(mailing=mailing, email=email, now=timezone.now())
+        messages.success(request, _("A test message is on its way to %(email)s.") % {"email": email})
+        return redirect(change_url(mailing))
+
+    @action(description=gettext_lazy("Retry failed recipients"), url_path="retry-failed", icon="replay",
+            permissions=["send_mailing"])
+    def retry_failed_action(self, request, object_id):
+        return self._run_button(
+            request, object_id, _("Retry failed recipients"), _("Start %(run)s?"),
+            scheduling.retry_run, scheduling.retry_failed,
+        )
+
+
+def _when(moment):
+    return date_format(timezone.localtime(moment), "j E Y, H:i")
+
+
+def describe_run(mailing, run):
+    """The run a button starts, in words, for its confirmation page and its outcome message."""
+    if run.kind == AttemptKind.SCHEDULED:
+        return _("the run due %(when)s") % {"when": _when(run.scheduled_for)}
+    if run.kind == AttemptKind.MANUAL:
+        count = mailing.clients.count()
+        return ngettext(
+            "an extra run to the mailing's %(count)d client", "an extra run to all %(count)d clients of the mailing",
+            count,
+        ) % {"count": count}
+    retried = Attempt.objects.get(pk=run.follows)
+    count = retried.deliveries.filter(status__in=scheduling.RETRIED_STATUSES).count()
+    return ngettext(
+        "a retry of the %(count)d recipient the run of %(when)s could not reach",
+        "a retry of the %(count)d recipients the run of %(when)s could not reach",
+        count,
+    ) % {"count": count, "when": _when(retried.started_at)}
+
+
+def report_press(request, mailing, result):
+    """Tell the person what their press did; a second press says the run is already going."""
+    if result.outcome == scheduling.Press.NOTHING:
+        messages.warning(request, _("There is no finished run with failed recipients to retry."))
+        return
+    words = {"run": describe_run(mailing, result.run)}
+    if result.outcome == scheduling.Press.QUEUED:
+        messages.success(request, _("Started: %(run)s. Progress appears below.") % words)
+    elif result.outcome == scheduling.Press.ALREADY and (
+        result.attempt is None or result.attempt.status in (AttemptStatus.RUNNING, AttemptStatus.PAUSED)
+    ):
+        messages.info(request, _("Nothing new was started: %(run)s is already going.") % words)
+    elif result.outcome == scheduling.Press.ALREADY:
+        messages.info(request, _("Nothing new was started: %(run)s has already been done.") % words)
+    elif result.outcome == scheduling.Press.STALE:
+        messages.warning(request, _(
+            "Nothing was started: the page you confirmed offered %(run)s, which is no longer what this "
+            "button starts (the mailing has changed since). Look at the mailing again."
+        ) % words)
+    else:
+        messages.warning(request, _("Nothing to send: the mailing is disabled or its owner is blocked."))

@@ -1,0 +1,57 @@
+"""A mailing's report as tables to download: its runs, and its failed recipients.
+
+The same filter as the report page; every cell escaped against formula injection. The
+files are written by ``mailings.spreadsheets`` (CSV, XLSX).
+"""
+import tablib
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+from mailings.spreadsheets import escape_formula
+from mailings.statistics import queries
+
+
+def local_text(moment):
+    if not moment:
+        return ""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def attempts_dataset(mailing, filters):
+    kinds, statuses = dict(AttemptKind.choices), dict(AttemptStatus.choices)
+    dataset = tablib.Dataset(
+        headers=[
+            _("Run"), _("Kind"), _("Started at"), _("Finished at"), _("Status"), _("Recipients"),
+            _("Sent"), _("Failed"), _("Unknown"), _("Success rate, %"), _("Mail server response"),
+        ],
+        title=_("Runs"),
+    )
+    for row in queries.attempts_for_export(mailing, filters):
+        dataset.append([escape_formula(value) for value in (
+            row["pk"], str(kinds.get(row["kind"], row["kind"])), local_text(row["started_at"]),
+            local_text(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
+            row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
+            "" if row["rate"] is None else row["rate"], row["server_response"],
+        )])
+    return dataset
+
+
+def failures_dataset(mailing, filters):
+    statuses = dict(DeliveryStatus.choices)
+    dataset = tablib.Dataset(
+        headers=[_("Run"), _("Run started at"), _("Recipient"), _("Status"), _("Time"),
+                 _("Tries"), _("SMTP code"), _("SMTP response")],
+        title=_("Failed recipients"),
+    )
+    for row in queries.failures_for_export(mailing, filters):
+        dataset.append([escape_formula(value) for value in (
+            row["attempt_id"], local_text(row["attempt__started_at"]), row["email"],
+            str(statuses.get(row["status"], row["status"])), local_text(row["sent_at"]),
+            row["tries"], row["smtp_code"] or "", row["smtp_response"],
+        )])
+    return dataset
+
+
+def report_datasets(mailing, filters):
+    return [attempts_dataset(mailing, filters), failures_dataset(mailing, filters)]
