@@ -4,10 +4,13 @@ Settings call these helpers instead of parsing by hand, so that a bad value stop
 process with one readable line (see ``manage.py``) rather than a stack trace.
 """
 import ipaddress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from lib import dkim
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -125,3 +128,37 @@ def trusted_proxies(env):
                 "TRUSTED_PROXIES", f"{entry!r} is no IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)"
             ) from exc
     return entries
+def dkim_key(env):
+    """The DKIM signing key from DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE or
+    DKIM_PRIVATE_KEY (the PEM itself), or None when DKIM is not configured at all.
+
+    Fails closed: a half configuration, an unreadable file or a key that does not parse
+    stops start-up with one line naming the variable (never showing the key).
+    """
+    domain = env.str("DKIM_DOMAIN", default="").strip()
+    selector = env.str("DKIM_SELECTOR", default="").strip()
+    key_file = env.str("DKIM_PRIVATE_KEY_FILE", default="").strip()
+    key_text = env.str("DKIM_PRIVATE_KEY", default="").strip()
+    if not (domain or selector or key_file or key_text):
+        return None
+    if key_file and key_text:
+        raise ConfigError("DKIM_PRIVATE_KEY", "set either DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both")
+    if not domain:
+        raise ConfigError("DKIM_DOMAIN", "required when a DKIM key is configured")
+    if not selector:
+        raise ConfigError("DKIM_SELECTOR", "required when a DKIM key is configured")
+    if key_file:
+        variable = "DKIM_PRIVATE_KEY_FILE"
+        try:
+            pem = Path(key_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError(variable, f"cannot read {key_file!r} ({exc.strerror})") from None
+    elif key_text:
+        # One-line environments (.env, CI secrets) carry the PEM with literal "\n".
+        variable, pem = "DKIM_PRIVATE_KEY", key_text.replace("\\n", "\n").encode("ascii", "replace")
+    else:
+        raise ConfigError("DKIM_PRIVATE_KEY_FILE", "required when DKIM_DOMAIN is set (or DKIM_PRIVATE_KEY)")
+    try:
+        return dkim.load_key(domain, selector, pem)
+    except dkim.InvalidKey as exc:
+        raise ConfigError(variable, str(exc)) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
-from config.env import StrictEnv, database_from_url, redis_url, secret_key, trusted_proxies
+from config.env import StrictEnv, database_from_url, dkim_key, redis_url, secret_key, trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -203,6 +203,11 @@ MAILING_CONNECT_RETRIES = env.int("MAILING_CONNECT_RETRIES", default=3)  # failu
 MAILING_CONNECT_BACKOFF = env.float("MAILING_CONNECT_BACKOFF", default=2)  # s, doubled per failure
 MAILING_PAUSE = env.float("MAILING_PAUSE", default=600)  # s a run pauses when the server is down
 MAILING_STALE_AFTER = env.float("MAILING_STALE_AFTER", default=120)  # s without heartbeat = dead run
+# Deliverability (docs/deliverability.md). DKIM_KEY is a lib.dkim.DkimKey or None; its repr
+# hides the key, and Django's debug pages mask settings named *KEY*.
+DKIM_KEY = dkim_key(env)
+# Domain of the VERP bounce address bounces+<token>@BOUNCE_DOMAIN (empty: the From domain).
+BOUNCE_DOMAIN = env.str("BOUNCE_DOMAIN", default="").strip().lower()
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")

@@ -1,0 +1,135 @@
+"""Pre-flight check of a built message before a mailing goes out.
+
+``check(message_bytes)`` reports what receivers' filters look at: the size, whether there
+is a plain-text part, the links (how many, which are not https, which show one address
+and lead to another — the classic phishing sign), whether the one-click unsubscribe is
+there (header and link), and, when SpamAssassin is installed on the machine, its score
+and the rules the message hit (``spamassassin -t -L``: local tests only, no network).
+"""
+import email
+import email.policy
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+SIZE_WARNING = 100 * 1024  # bytes; Gmail clips messages over ~102 KB
+SPAMASSASSIN_TIMEOUT = 60  # seconds; -L keeps it offline, the rules still take a while to load
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SpamScore:
+    score: float
+    rules: tuple  # names of the rules hit, e.g. ("HTML_MESSAGE", "MIME_HTML_ONLY")
+
+
+@dataclass(frozen=True)
+class Preflight:
+    size: int
+    has_text_part: bool
+    links: tuple = field(default_factory=tuple)
+    insecure_links: tuple = field(default_factory=tuple)
+    mismatched_links: tuple = field(default_factory=tuple)
+    has_unsubscribe_header: bool = False
+    has_unsubscribe_link: bool = False
+    spam: SpamScore | None = None  # None when SpamAssassin is not installed
+
+    @property
+    def too_big(self):
+        return self.size > SIZE_WARNING
+
+
+class _LinkCollector(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links, self._href, self._text = [], None, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href") or "", []
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links.append(Link(self._href.strip(), " ".join("".join(self._text).split())))
+            self._href = None
+
+
+def check(message_bytes, unsubscribe_prefix="", spamassassin=True):
+    """``unsubscribe_prefix``: the start of the service's unsubscribe URLs, to recognise the link."""
+    message = email.message_from_bytes(message_bytes, policy=email.policy.default)
+    html_parts = [part.get_content() for part in message.walk() if part.get_content_type() == "text/html"]
+    has_text = any(part.get_content_type() == "text/plain" for part in message.walk())
+    links = tuple(link for html in html_parts for link in links_in(html))
+    unsubscribe_link = any(_is_unsubscribe(link.url, unsubscribe_prefix) for link in links)
+    return Preflight(
+        size=len(message_bytes),
+        has_text_part=has_text,
+        links=links,
+        insecure_links=tuple(link for link in links if urlsplit(link.url).scheme == "http"),
+        mismatched_links=tuple(link for link in links if shows_another_address(link)),
+        has_unsubscribe_header=bool(message.get("List-Unsubscribe")) and bool(message.get("List-Unsubscribe-Post")),
+        has_unsubscribe_link=unsubscribe_link,
+        spam=spamassassin_score(message_bytes) if spamassassin else None,
+    )
+
+
+def links_in(html):
+    collector = _LinkCollector()
+    collector.feed(html)
+    collector.close()
+    return collector.links
+
+
+def shows_another_address(link):
+    """The text reads as an address on one host and the link goes to another."""
+    text = link.text.lower()
+    if not text.startswith(("http://", "https://", "www.")):
+        return False
+    shown = urlsplit(text if "://" in text else f"https://{text}").hostname or ""
+    target = urlsplit(link.url).hostname or ""
+    return bool(shown) and shown.removeprefix("www.") != target.lower().removeprefix("www.")
+
+
+def _is_unsubscribe(url, prefix):
+    return url.startswith(prefix) if prefix else "unsubscribe" in url.lower()
+
+
+def spamassassin_available():
+    return shutil.which("spamassassin") is not None
+
+
+def spamassassin_score(message_bytes):
+    """SpamAssassin's verdict, offline; None when it is not installed or does not answer."""
+    if not spamassassin_available():
+        return None
+    try:
+        result = subprocess.run(
+            ["spamassassin", "-t", "-L"], input=message_bytes, capture_output=True, timeout=SPAMASSASSIN_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return _parse_spamassassin(result.stdout)
+
+
+def _parse_spamassassin(output):
+    """Reads the X-Spam-Status header that ``-t`` adds: "Yes|No, score=2.3 required=5.0 tests=A,B ..."."""
+    message = email.message_from_bytes(output, policy=email.policy.compat32)
+    # Unfolded, a long tests= list reads "A,\tB": drop the fold's space so it stays one word.
+    status = " ".join(str(message.get("X-Spam-Status", "")).split()).replace(", ", ",")
+    if "score=" not in status:
+        return None
+    score = float(status.split("score=", 1)[1].split()[0])
+    tests = status.split("tests=", 1)[1].split()[0] if "tests=" in status else ""
+    rules = tuple(rule for rule in tests.split(",") if rule and rule != "none")
+    return SpamScore(score, rules)
