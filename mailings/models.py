@@ -239,7 +239,12 @@ class Attempt(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
+    """A row's life: pending -> claimed (a worker holds it) -> sending (inside an SMTP
+    transaction) -> a result. After a worker dies, 'claimed' goes back to pending and only
+    'sending' becomes unknown."""
+
     PENDING = "pending", _("pending")
+    CLAIMED = "claimed", _("claimed by a worker, not yet sent")
     SENDING = "sending", _("sending")
     SENT = "sent", _("sent")
     DEFERRED = "deferred", _("temporary failure, will retry")
@@ -270,6 +275,10 @@ class Delivery(models.Model):
     smtp_code = models.PositiveSmallIntegerField(_("SMTP code"), null=True, blank=True)
     smtp_response = models.TextField(_("SMTP response"), blank=True)
     tries = models.PositiveSmallIntegerField(_("tries"), default=0)
+    claim = models.CharField(
+        _("claimed by"), max_length=32, blank=True, db_default="",
+        help_text=_("The worker run holding the row; a run taken over by another keeps its hands off."),
+    )
     sent_at = models.DateTimeField(_("time"), null=True, blank=True)
 
     class Meta:

@@ -373,8 +373,10 @@ def resumable_attempts(now):
 def claim_resume(*, attempt_id, now):
     """Take over a paused or dead run; None when it is not resumable or someone else took it.
 
-    Rows a dead worker left in 'sending' may or may not have reached the server: they become
-    'unknown' and are never sent again. Retriable temporary failures go back to 'pending'.
+    Rows a dead worker left in 'sending' were inside an SMTP transaction and may have reached
+    the server: they become 'unknown' and are never sent again. Rows it had only claimed
+    were never handed to SMTP: they go back to 'pending' (their tries unchanged), as do
+    retriable temporary failures.
     """
     with transaction.atomic():
         if not _resumable(now).filter(pk=attempt_id).exists():
@@ -391,6 +393,9 @@ def claim_resume(*, attempt_id, now):
         lost = Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.SENDING).update(
             status=DeliveryStatus.UNKNOWN,
             smtp_response=_("The worker stopped while sending; the message may have been delivered."),
+        )
+        Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.CLAIMED).update(
+            status=DeliveryStatus.PENDING, claim=""
         )
         Delivery.objects.filter(
             attempt=attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES

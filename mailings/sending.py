@@ -1,39 +1,42 @@
 """Deliver a run of a mailing over SMTP (design §5, invariants 2-8).
 
 One run (``Attempt``) is delivered batch by batch. Each batch of ``Delivery`` rows is
-claimed with a conditional UPDATE (pending -> sending) before any SMTP call, so two workers
-never send the same row, and rows a killed worker left in 'sending' are recorded as
-'unknown' instead of being sent twice. Results are written back per batch (few queries),
-over one SMTP connection reused for the batch, with ``EMAIL_TIMEOUT`` on every call.
+claimed with a conditional UPDATE (pending -> claimed, with this run's claim token) before
+any SMTP call, so two workers never hold the same row. Right before each SMTP transaction,
+ONE small transaction writes the outcomes of the messages completed since the last one and
+marks the row about to be sent 'sending'. So when a worker is killed, only the row inside
+an SMTP transaction is recorded 'unknown' on resume; rows it merely held go back to
+pending, and no outcome the server gave is lost. One SMTP connection serves a batch, with
+``EMAIL_TIMEOUT`` on every call.
 
-Failures come classified from ``mailings.smtp`` (``TransportError(permanent=...)``).
-Permanent (5xx) replies fail the recipient; temporary ones (4xx, timeout, refused,
-disconnect) are retried later with backoff; after ``MAILING_CONNECT_RETRIES`` connection
-failures in a row the run pauses instead of hammering a dead server.
+Failures come classified from ``mailings.smtp`` (``TransportError``). Once the message data
+is sent, anything but a clear reply to the final dot is 'unknown' and never resent.
+Permanent (5xx) replies fail the recipient; temporary ones (4xx) are retried later with
+backoff. A connection-level failure before the data (refused, 421, garbage, a drop) is the
+server's, not the recipient's: the row goes back to pending with its tries unchanged, and
+after ``MAILING_CONNECT_RETRIES`` of them in a row the run pauses instead of hammering a
+dead server.
 """
 import datetime
 import logging
 import os
 import time
+import uuid
 from collections import Counter
 from email.utils import formatdate
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mailings import scheduling
-from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
-from mailings.rendering import PreparedMessage, Recipient, client_id_from_token, unsubscribe_token
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
+from mailings.rendering import PreparedMessage, Recipient
 from mailings.smtp import SMTPTransport, TransportError
 
 logger = logging.getLogger(__name__)
-
-FLUSH_EVERY = 2.0  # seconds: results and heartbeat are written at least this often
-# Kept importable from here: the unsubscribe view and tests use them through this module.
-__all__ = ["TransportError", "client_id_from_token", "deliver", "unsubscribe_token"]
 
 
 class RateLimiter:
@@ -44,11 +47,14 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self.next_at = 0.0
 
-    def wait(self):
+    def wait(self, before_sleep=None):
+        """Wait for the next slot; ``before_sleep`` runs first when waiting is needed."""
         if not self.interval:
             return
         now = self.clock()
         if now < self.next_at:
+            if before_sleep:
+                before_sleep()
             self.sleep(self.next_at - now)
             now = self.next_at
         self.next_at = now + self.interval
@@ -57,14 +63,21 @@ class RateLimiter:
 # --- Claiming and recording -------------------------------------------------------------
 
 
-def claim_batch(attempt_id, size, after_id=0):
-    """Mark up to ``size`` pending rows 'sending' and return them; [] when none is left.
+def new_claim():
+    """A token naming one worker's hold on its rows."""
+    return uuid.uuid4().hex
+
+
+def claim_batch(attempt_id, size, after_id=0, claim=None):
+    """Mark up to ``size`` pending rows 'claimed' by ``claim`` and return them; [] when none is left.
 
     On PostgreSQL, SKIP LOCKED gives concurrent claimers disjoint rows; on SQLite the
-    write transaction is exclusive. The conditional UPDATE is the final guard either way.
-    ``after_id`` is keyset pagination: without it each batch would scan past every row
-    already done (quadratic on a 100,000-recipient run).
+    write transaction is exclusive. The conditional UPDATE is the final guard either way,
+    and the claim token tells which rows are ours. ``after_id`` is keyset pagination:
+    without it each batch would scan past every row already done (quadratic on a
+    100,000-recipient run).
     """
+    claim = claim or new_claim()
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -76,74 +89,73 @@ def claim_batch(attempt_id, size, after_id=0):
             return []
         ids = [row[0] for row in rows]
         claimed = Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.SENDING
+            status=DeliveryStatus.CLAIMED, claim=claim
         )
         if claimed != len(ids):
-            # Someone else claimed some of them between our read and our write: they are
-            # theirs now; leaving ours in 'sending' is safe (never sent twice).
-            logger.warning("attempt %s: lost a race for a batch; it will be recorded as unknown", attempt_id)
-            return []
+            # Someone else claimed some of them between our read and our write: keep ours.
+            logger.warning("attempt %s: lost a race for part of a batch", attempt_id)
+            ours = set(Delivery.objects.filter(pk__in=ids, claim=claim).values_list("pk", flat=True))
+            rows = [row for row in rows if row[0] in ours]
     return [
         Recipient(pk, client_id, email, full_name or "", unsubscribed is not None, tries)
         for pk, client_id, email, full_name, unsubscribed, tries in rows
     ]
 
 
+def release_claimed(attempt_id, claim):
+    """Rows this run claimed but never handed to SMTP go back to pending, tries unchanged."""
+    return Delivery.objects.filter(attempt_id=attempt_id, status=DeliveryStatus.CLAIMED, claim=claim).update(
+        status=DeliveryStatus.PENDING, claim=""
+    )
+
+
 class Results:
-    """What happened to the rows of a batch, written back in a few grouped UPDATEs."""
+    """Outcomes not yet written; ``write`` stores them in a few grouped UPDATEs."""
 
     COUNTERS = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.UNKNOWN: "unknown"}
 
     def __init__(self):
-        self.rows = {}  # delivery id -> (status, code, reply, tries)
+        self.rows = {}  # (status, code, reply, attempted) -> [delivery ids]
         self.last_reply = ""
         self.failures = Counter()
 
     def record(self, recipient, status, code=None, reply="", attempted=True):
-        tries = recipient.tries + (1 if attempted else 0)
-        self.rows[recipient.delivery_id] = (status, code, reply[:2000], tries)
+        """``attempted``: the send counts against the recipient's tries."""
+        self.rows.setdefault((status, code, reply[:2000], attempted), []).append(recipient.delivery_id)
         if status == DeliveryStatus.SENT:
             self.last_reply = f"{code} {reply}"
-        elif status in (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN):
+        elif status in (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN,
+                        DeliveryStatus.PENDING):
             self.failures[f"{code} {reply}" if code else reply] += 1
 
     def record_error(self, recipient, error):
         if error.maybe_delivered:
-            status = DeliveryStatus.UNKNOWN
+            self.record(recipient, DeliveryStatus.UNKNOWN, error.code, error.message)
+        elif error.connection:
+            # The server failed, not the recipient: back to pending, no try counted.
+            self.record(recipient, DeliveryStatus.PENDING, error.code, error.message, attempted=False)
         elif error.permanent or recipient.tries + 1 >= settings.MAILING_MAX_TRIES:
-            status = DeliveryStatus.FAILED
+            self.record(recipient, DeliveryStatus.FAILED, error.code, error.message)
         else:
-            status = DeliveryStatus.DEFERRED
-        self.record(recipient, status, error.code, error.message)
+            self.record(recipient, DeliveryStatus.DEFERRED, error.code, error.message)
 
-    def flush(self, attempt_id, now):
-        """Write the rows and the attempt's counters and heartbeat in one transaction."""
-        groups = {}
-        for pk, values in self.rows.items():
-            groups.setdefault(values, []).append(pk)
+    def write(self, attempt_id, claim, now):
+        """Write the rows (only those ``claim`` still holds), the attempt's counters and its
+        heartbeat. Call inside a transaction."""
         counts = Counter()
-        with transaction.atomic():
-            if len(groups) <= 8:
-                for (status, code, reply, tries), ids in groups.items():
-                    counts[status] += len(ids)
-                    Delivery.objects.filter(pk__in=ids).update(
-                        status=status, smtp_code=code, smtp_response=reply, tries=tries,
-                        sent_at=now if status != DeliveryStatus.PENDING else None,
-                    )
-            else:
-                objects = []
-                for pk, (status, code, reply, tries) in self.rows.items():
-                    counts[status] += 1
-                    sent_at = now if status != DeliveryStatus.PENDING else None
-                    objects.append(Delivery(pk=pk, status=status, smtp_code=code,
-                                            smtp_response=reply, tries=tries, sent_at=sent_at))
-                Delivery.objects.bulk_update(
-                    objects, ["status", "smtp_code", "smtp_response", "tries", "sent_at"], batch_size=500
-                )
-            increments = {
-                field: F(field) + counts[status] for status, field in self.COUNTERS.items() if counts[status]
-            }
-            Attempt.objects.filter(pk=attempt_id).update(heartbeat_at=now, **increments)
+        for (status, code, reply, attempted), ids in self.rows.items():
+            counts[status] += len(ids)
+            values = {"status": status, "smtp_code": code, "smtp_response": reply,
+                      "sent_at": None if status == DeliveryStatus.PENDING else now}
+            if attempted:
+                values["tries"] = F("tries") + 1
+            if status == DeliveryStatus.PENDING:
+                values["claim"] = ""
+            Delivery.objects.filter(pk__in=ids, claim=claim).update(**values)
+        increments = {
+            field: F(field) + counts[status] for status, field in self.COUNTERS.items() if counts[status]
+        }
+        Attempt.objects.filter(pk=attempt_id).update(heartbeat_at=now, **increments)
         self.rows.clear()
         return counts
 
@@ -166,6 +178,7 @@ class RunDelivery:
         self.attempt = attempt
         self.deadline = time.monotonic() + budget if budget else None
         self.after_id = 0  # rows up to here were claimed by this run
+        self.claim = new_claim()
         self.now, self.sleep, self.progress = now, sleep, progress
         self.transport = SMTPTransport.from_settings()
         self.message = PreparedMessage.for_attempt(attempt)
@@ -175,8 +188,9 @@ class RunDelivery:
         self.last_reply = ""
         self.failures = Counter()
         self.owner_name = attempt.mailing.owner.full_name
+        self.is_test = attempt.kind == AttemptKind.TEST  # to the owner's own address, no client
 
-    def connect(self):
+    def connect(self, results):
         """Open the session, retrying with backoff; raise Paused after too many failures."""
         while True:
             try:
@@ -185,6 +199,7 @@ class RunDelivery:
             except TransportError as error:
                 self.failures[error.reply] += 1
                 self.note_connection_failure(error)
+                self.save(results)  # nothing the server said waits in memory through a sleep
                 self.sleep(settings.MAILING_CONNECT_BACKOFF * 2 ** (self.connection_failures - 1))
 
     def note_connection_failure(self, error):
@@ -194,18 +209,32 @@ class RunDelivery:
         if self.connection_failures >= settings.MAILING_CONNECT_RETRIES:
             raise Paused(error)
 
+    def skip_reason(self, client_id, *, unsubscribed):
+        """Why this recipient must not be mailed, or "" (a test send has no client on purpose)."""
+        if client_id is None and not self.is_test:
+            return _("The client was deleted before sending.")
+        if unsubscribed:
+            return _("The client unsubscribed before sending.")
+        return ""
+
     def send_one(self, recipient, results, date):
-        if recipient.client_id is None and not recipient.full_name:
-            recipient.full_name = self.owner_name
-        if recipient.unsubscribed:
-            results.record(recipient, DeliveryStatus.SKIPPED, attempted=False)
+        reason = self.skip_reason(recipient.client_id, unsubscribed=recipient.unsubscribed)
+        if reason:
+            results.record(recipient, DeliveryStatus.SKIPPED, reply=reason, attempted=False)
             return
-        self.connect()
-        self.limiter.wait()
+        if self.is_test and not recipient.full_name:
+            recipient.full_name = self.owner_name
+        self.connect(results)
+        self.limiter.wait(before_sleep=lambda: self.save(results))
+        data = self.message.build(recipient, date)
+        reason = self.begin_smtp(recipient, results)
+        if reason is None:
+            return  # another worker took the run over; the row is theirs
+        if reason:
+            results.record(recipient, DeliveryStatus.SKIPPED, reply=reason, attempted=False)
+            return
         try:
-            code, reply = self.transport.send(
-                self.message.from_address, recipient.email, self.message.build(recipient, date)
-            )
+            code, reply = self.transport.send(self.message.from_address, recipient.email, data)
         except TransportError as error:
             results.record_error(recipient, error)
             self.last_error = error
@@ -217,38 +246,47 @@ class RunDelivery:
         self.connection_failures = 0
         results.record(recipient, DeliveryStatus.SENT, code, reply)
 
+    def begin_smtp(self, recipient, results):
+        """The one small transaction right before an SMTP transaction: the outcomes so far
+        are written and this row becomes 'sending', unless its client was deleted or
+        unsubscribed meanwhile. Returns "" to go ahead, a skip reason, or None when the row
+        is no longer this run's."""
+        row = Delivery.objects.filter(pk=recipient.delivery_id, status=DeliveryStatus.CLAIMED, claim=self.claim)
+        wanted = row if self.is_test else row.filter(
+            Exists(Client.objects.filter(pk=OuterRef("client_id"), unsubscribed_at__isnull=True))
+        )
+        with transaction.atomic():
+            self.save(results)
+            if wanted.update(status=DeliveryStatus.SENDING):
+                return ""
+            state = row.values_list("client_id", "client__unsubscribed_at").first()
+        if state is None:
+            return None
+        return self.skip_reason(state[0], unsubscribed=state[1] is not None)
+
     def run_batch(self, batch):
         results = Results()
         date = formatdate(usegmt=True)
-        flushed_at = time.monotonic()
-        index = 0
         try:
-            for index, recipient in enumerate(batch):
+            for recipient in batch:
                 self.send_one(recipient, results, date)
-                if time.monotonic() - flushed_at > FLUSH_EVERY:
-                    self.flush(results)
-                    flushed_at = time.monotonic()
-        except Paused:
-            for rest in batch[index:]:
-                if rest.delivery_id not in results.rows:
-                    results.record(rest, DeliveryStatus.PENDING, attempted=False)
-            raise
-        except BaseException:
-            # Unexpected: the row in hand stays 'sending' (it may have gone out) and will be
-            # recorded as unknown on resume; the untouched rest go back to pending.
-            for rest in batch[index + 1:]:
-                results.record(rest, DeliveryStatus.PENDING, attempted=False)
-            raise
         finally:
-            self.flush(results)
+            # However the batch ends (done, paused, crashed), what the server said is
+            # written and rows never handed to SMTP go back to pending. A row a crash left
+            # 'sending' stays so: it may have gone out, and resume records it unknown.
+            with transaction.atomic():
+                self.save(results)
+                release_claimed(self.attempt.pk, self.claim)
 
-    def flush(self, results):
+    def save(self, results):
+        """Write the outcomes held in memory (inside the caller's transaction, if any)."""
         if results.last_reply:
             self.last_reply = results.last_reply
         self.failures.update(results.failures)
         results.failures.clear()
-        counts = results.flush(self.attempt.pk, self.now())
-        if self.progress:
+        with transaction.atomic(savepoint=False):  # inside begin_smtp's transaction: no savepoint
+            counts = results.write(self.attempt.pk, self.claim, self.now())
+        if self.progress and counts:
             self.progress(counts)
 
     def run(self):
@@ -260,7 +298,7 @@ class RunDelivery:
                     return self.stop(reason)
                 if self.deadline and time.monotonic() > self.deadline:
                     return self.hand_over()
-                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id)
+                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id, claim=self.claim)
                 if not batch:
                     break
                 self.after_id = batch[-1].delivery_id
@@ -297,13 +335,18 @@ class RunDelivery:
         return self.attempt
 
     def end_of_pass(self):
-        """All rows were tried once: retry temporary failures later, or finish the run."""
-        retriable = Delivery.objects.filter(
-            attempt=self.attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES
+        """All rows were tried once: retry temporary failures later, or finish the run.
+
+        Rows back in 'pending' met a server failure (not theirs) during the pass; they are
+        retried like temporary failures, without a try counted against them.
+        """
+        retriable = Delivery.objects.filter(attempt=self.attempt).filter(
+            Q(status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES)
+            | Q(status=DeliveryStatus.PENDING)
         )
         fewest_tries = retriable.order_by("tries").values_list("tries", flat=True).first()
         if fewest_tries is not None:
-            delay = settings.MAILING_RETRY_DELAY * 2 ** (fewest_tries - 1)
+            delay = settings.MAILING_RETRY_DELAY * 2 ** max(fewest_tries - 1, 0)
             until = self.now() + datetime.timedelta(seconds=delay)
             text = _("%(count)s recipients got a temporary failure; retrying at %(until)s.") % {
                 "count": retriable.count(), "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S"),
