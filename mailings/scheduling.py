@@ -16,7 +16,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -400,12 +400,20 @@ def claim_resume(*, attempt_id, now):
         Delivery.objects.filter(
             attempt=attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES
         ).update(status=DeliveryStatus.PENDING)
-        if lost:
-            attempt.unknown += lost
-            attempt.save(update_fields=["unknown"])
+        _recount(attempt)
         Mailing.objects.filter(pk=attempt.mailing_id).update(paused_until=None, pause_reason="")
     logger.info("attempt %s resumed (%s in-flight sends recorded as unknown)", attempt_id, lost)
     return attempt
+
+
+def _recount(attempt):
+    """The attempt's counters from its rows: a dead worker's counters lag its rows by up to
+    one flush (rows are written per message, counters every few seconds)."""
+    counts = dict(attempt.deliveries.values_list("status").annotate(n=Count("pk")).order_by())
+    attempt.sent = counts.get(DeliveryStatus.SENT, 0)
+    attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
+    attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+    attempt.save(update_fields=["sent", "failed", "unknown"])
 
 
 def pause_run(*, attempt, until, reason, response):

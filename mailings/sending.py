@@ -26,8 +26,8 @@ from collections import Counter
 from email.utils import formatdate
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,6 +37,8 @@ from mailings.rendering import PreparedMessage, Recipient
 from mailings.smtp import SMTPTransport, TransportError
 
 logger = logging.getLogger(__name__)
+
+FLUSH_EVERY = 2.0  # seconds: the attempt's counters and heartbeat are written at least this often
 
 
 class RateLimiter:
@@ -109,6 +111,18 @@ def release_claimed(attempt_id, claim):
     )
 
 
+DELIVERY = Delivery._meta.db_table
+CLIENT = Client._meta.db_table
+# The per-message statements are raw SQL: they run once per message, and compiling their
+# ORM equivalents cost more than the SMTP transaction itself (bench/send_throughput.py).
+MARK_SENDING = (
+    f"UPDATE {DELIVERY} SET status = %s WHERE id = %s AND status = %s AND claim = %s"
+)
+STILL_WANTED = (
+    f" AND EXISTS (SELECT 1 FROM {CLIENT} c WHERE c.id = {DELIVERY}.client_id AND c.unsubscribed_at IS NULL)"
+)
+
+
 class Results:
     """Outcomes not yet written; ``write`` stores them in a few grouped UPDATEs."""
 
@@ -116,6 +130,7 @@ class Results:
 
     def __init__(self):
         self.rows = {}  # (status, code, reply, attempted) -> [delivery ids]
+        self.uncounted = Counter()  # written rows not yet in the attempt's counters
         self.last_reply = ""
         self.failures = Counter()
 
@@ -139,25 +154,50 @@ class Results:
         else:
             self.record(recipient, DeliveryStatus.DEFERRED, error.code, error.message)
 
-    def write(self, attempt_id, claim, now):
-        """Write the rows (only those ``claim`` still holds), the attempt's counters and its
-        heartbeat. Call inside a transaction."""
+    def write_rows(self, cursor, claim, now):
+        """Write the rows ``claim`` still holds (one UPDATE per distinct outcome); returns
+        how many of each status were written."""
         counts = Counter()
+        sent_at = connection.ops.adapt_datetimefield_value(now)
         for (status, code, reply, attempted), ids in self.rows.items():
             counts[status] += len(ids)
-            values = {"status": status, "smtp_code": code, "smtp_response": reply,
-                      "sent_at": None if status == DeliveryStatus.PENDING else now}
-            if attempted:
-                values["tries"] = F("tries") + 1
-            if status == DeliveryStatus.PENDING:
-                values["claim"] = ""
-            Delivery.objects.filter(pk__in=ids, claim=claim).update(**values)
+            pending = status == DeliveryStatus.PENDING
+            cursor.execute(
+                f"UPDATE {DELIVERY} SET status = %s, smtp_code = %s, smtp_response = %s, sent_at = %s"
+                + (", tries = tries + 1" if attempted else "") + (", claim = ''" if pending else "")
+                + f" WHERE claim = %s AND id IN ({', '.join(['%s'] * len(ids))})",
+                [status, code, reply, None if pending else sent_at, claim, *ids],
+            )
+        self.rows.clear()
+        self.uncounted.update(counts)
+        return counts
+
+    def write_counters(self, attempt_id, now):
+        """The attempt's counters and heartbeat (claim_resume recounts them from the rows
+        after a crash, so they may lag the rows by a flush)."""
         increments = {
-            field: F(field) + counts[status] for status, field in self.COUNTERS.items() if counts[status]
+            field: F(field) + self.uncounted[status] for status, field in self.COUNTERS.items() if self.uncounted[status]
         }
         Attempt.objects.filter(pk=attempt_id).update(heartbeat_at=now, **increments)
-        self.rows.clear()
-        return counts
+        self.uncounted.clear()
+
+
+def relax_durability(cursor):
+    """On PostgreSQL, let this progress transaction's COMMIT return before its WAL record
+    reaches the disk (``SET LOCAL synchronous_commit TO OFF``, this transaction only).
+
+    What it protects against, unchanged: a killed or crashed worker. The commit is done in
+    the database server when COMMIT returns, so every 'sending' mark and every result the
+    worker wrote survives it, and rows stay consistent (PostgreSQL never applies half a
+    transaction). What it does not protect against: a crash of the PostgreSQL server or of
+    its machine may lose the last fraction of a second of such commits (up to three times
+    ``wal_writer_delay``, 0.6 s by default). A row whose 'sending' mark is lost that way
+    comes back as 'claimed' (then pending) and could be sent a second time; a lost result
+    makes a sent row 'unknown'. Only these per-message progress writes are relaxed;
+    claiming rows, finishing runs and everything else commit durably.
+    """
+    if cursor.db.vendor == "postgresql":
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 # --- The run ----------------------------------------------------------------------------
@@ -189,6 +229,7 @@ class RunDelivery:
         self.failures = Counter()
         self.owner_name = attempt.mailing.owner.full_name
         self.is_test = attempt.kind == AttemptKind.TEST  # to the owner's own address, no client
+        self.counted_at = 0.0  # when the attempt's counters and heartbeat were last written
 
     def connect(self, results):
         """Open the session, retrying with backoff; raise Paused after too many failures."""
@@ -251,15 +292,15 @@ class RunDelivery:
         are written and this row becomes 'sending', unless its client was deleted or
         unsubscribed meanwhile. Returns "" to go ahead, a skip reason, or None when the row
         is no longer this run's."""
-        row = Delivery.objects.filter(pk=recipient.delivery_id, status=DeliveryStatus.CLAIMED, claim=self.claim)
-        wanted = row if self.is_test else row.filter(
-            Exists(Client.objects.filter(pk=OuterRef("client_id"), unsubscribed_at__isnull=True))
-        )
-        with transaction.atomic():
-            self.save(results)
-            if wanted.update(status=DeliveryStatus.SENDING):
+        sql = MARK_SENDING if self.is_test else MARK_SENDING + STILL_WANTED
+        with transaction.atomic(), connection.cursor() as cursor:
+            relax_durability(cursor)
+            self.save(results, cursor=cursor)
+            cursor.execute(sql, [DeliveryStatus.SENDING, recipient.delivery_id, DeliveryStatus.CLAIMED, self.claim])
+            if cursor.rowcount:
                 return ""
-            state = row.values_list("client_id", "client__unsubscribed_at").first()
+            state = (Delivery.objects.filter(pk=recipient.delivery_id, status=DeliveryStatus.CLAIMED, claim=self.claim)
+                     .values_list("client_id", "client__unsubscribed_at").first())
         if state is None:
             return None
         return self.skip_reason(state[0], unsubscribed=state[1] is not None)
@@ -275,19 +316,29 @@ class RunDelivery:
             # written and rows never handed to SMTP go back to pending. A row a crash left
             # 'sending' stays so: it may have gone out, and resume records it unknown.
             with transaction.atomic():
-                self.save(results)
+                self.save(results, counters=True)
                 release_claimed(self.attempt.pk, self.claim)
 
-    def save(self, results):
-        """Write the outcomes held in memory (inside the caller's transaction, if any)."""
+    def save(self, results, *, cursor=None, counters=False):
+        """Write the outcomes held in memory; the attempt's counters and heartbeat too when
+        asked or every FLUSH_EVERY seconds. Joins the caller's transaction, if any."""
         if results.last_reply:
             self.last_reply = results.last_reply
         self.failures.update(results.failures)
         results.failures.clear()
+        now = self.now()
         with transaction.atomic(savepoint=False):  # inside begin_smtp's transaction: no savepoint
-            counts = results.write(self.attempt.pk, self.claim, self.now())
-        if self.progress and counts:
-            self.progress(counts)
+            if results.rows:
+                if cursor is None:
+                    with connection.cursor() as own:
+                        counts = results.write_rows(own, self.claim, now)
+                else:
+                    counts = results.write_rows(cursor, self.claim, now)
+                if self.progress:
+                    self.progress(counts)
+            if counters or time.monotonic() - self.counted_at > FLUSH_EVERY:
+                results.write_counters(self.attempt.pk, now)
+                self.counted_at = time.monotonic()
 
     def run(self):
         attempt = self.attempt
