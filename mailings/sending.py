@@ -268,14 +268,14 @@ class RunDelivery:
         self.connect(results)
         self.limiter.wait(before_sleep=lambda: self.save(results))
         data = self.message.build(recipient, date)
-        reason = self.begin_smtp(recipient, results)
-        if reason is None:
-            return  # another worker took the run over; the row is theirs
-        if reason:
-            results.record(recipient, DeliveryStatus.SKIPPED, reply=reason, attempted=False)
-            return
+        skip = []
+
+        def start():  # runs while the server reads the envelope
+            skip.append(self.begin_smtp(recipient, results))
+            return skip[0] == ""
+
         try:
-            code, reply = self.transport.send(self.message.from_address, recipient.email, data)
+            outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
         except TransportError as error:
             results.record_error(recipient, error)
             self.last_error = error
@@ -284,14 +284,18 @@ class RunDelivery:
             else:
                 self.connection_failures = 0  # the server answered: it is alive
             return
+        if outcome is None:  # begin_smtp said no: the message was abandoned before its end
+            if skip[0]:
+                results.record(recipient, DeliveryStatus.SKIPPED, reply=skip[0], attempted=False)
+            return  # None: another worker took the run over; the row is theirs
         self.connection_failures = 0
-        results.record(recipient, DeliveryStatus.SENT, code, reply)
+        results.record(recipient, DeliveryStatus.SENT, *outcome)
 
     def begin_smtp(self, recipient, results):
-        """The one small transaction right before an SMTP transaction: the outcomes so far
-        are written and this row becomes 'sending', unless its client was deleted or
-        unsubscribed meanwhile. Returns "" to go ahead, a skip reason, or None when the row
-        is no longer this run's."""
+        """The one small transaction at the start of an SMTP transaction (its envelope sent,
+        the final dot not yet): the outcomes so far are written and this row becomes
+        'sending', unless its client was deleted or unsubscribed meanwhile. Returns "" to go
+        ahead, a skip reason, or None when the row is no longer this run's."""
         sql = MARK_SENDING if self.is_test else MARK_SENDING + STILL_WANTED
         with transaction.atomic(), connection.cursor() as cursor:
             relax_durability(cursor)

@@ -98,6 +98,10 @@ def network_error(exc, step, *, payload_sent=False):
     return TransportError(text, connection=True)
 
 
+class Abandoned(Exception):
+    """The caller declined a transaction already begun; the session was dropped."""
+
+
 class SMTPTransport:
     """One SMTP session, opened lazily and reused; every call has ``EMAIL_TIMEOUT``."""
 
@@ -160,16 +164,23 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException):
             self.close()
 
-    def send(self, from_address, to_address, data):
-        """Send one message; returns the server's (code, reply) or raises TransportError."""
+    def send(self, from_address, to_address, data, *, start=lambda: True):
+        """Send one message; returns the server's (code, reply), raises TransportError, or
+        returns None when ``start`` declined.
+
+        ``start`` is called once the envelope is on its way and before any reply is read, so
+        whatever it does (the caller's database commit) overlaps the server's work. When it
+        returns False the transaction is abandoned: the connection is dropped before the
+        final dot, so the server discards the message.
+        """
         smtp, payload_sent = self.smtp, False
         self.step = "MAIL FROM"  # advanced by the envelope as each reply is awaited
         try:
             envelope = self._envelope_commands(from_address, to_address)
             if smtp.does_esmtp and smtp.has_extn("pipelining"):
-                self._pipelined_envelope(envelope)
+                self._pipelined_envelope(envelope, start)
             else:
-                self._envelope(envelope)
+                self._envelope(envelope, start)
             self.step = _("end of data")
             smtp.send(re.sub(rb"(?m)^\.", b"..", data) + b".\r\n")
             payload_sent = True
@@ -177,6 +188,8 @@ class SMTPTransport:
             if code != 250:
                 raise verdict_error(code, reply)
             return code, _text(reply)
+        except Abandoned:
+            return None
         except TransportError as error:
             if error.connection:
                 self.close()
@@ -186,6 +199,21 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             raise network_error(exc, self.step, payload_sent=payload_sent) from exc
+
+    def _start(self, start):
+        """Run the caller's ``start``; drop the session (no final dot) if it declines or fails."""
+        try:
+            proceed = start()
+        except BaseException:
+            self._drop()
+            raise
+        if not proceed:
+            self._drop()
+            raise Abandoned
+
+    def _drop(self):
+        smtp, self.smtp = self.smtp, None
+        smtp.close()  # no QUIT: in DATA mode it would be taken as message text
 
     def _envelope_commands(self, from_address, to_address):
         """MAIL, RCPT, DATA as bytes; an address the server cannot take is a permanent failure."""
@@ -201,18 +229,21 @@ class SMTPTransport:
             (b"DATA\r\n", "DATA", (354,)),
         ]
 
-    def _envelope(self, commands):
+    def _envelope(self, commands, start):
         """One command, one reply (servers without PIPELINING)."""
-        for command, step, expected in commands:
+        for index, (command, step, expected) in enumerate(commands):
             self.step = step
             self.smtp.send(command)
+            if index == 0:
+                self._start(start)
             code, reply = self.smtp.getreply()
             if code not in expected:
                 raise reply_error(code, reply, step)
 
-    def _pipelined_envelope(self, commands):
+    def _pipelined_envelope(self, commands, start):
         """RFC 2920: the three commands in one write, then their three replies in order."""
         self.smtp.send(b"".join(command for command, _step, _expected in commands))
+        self._start(start)
         replies = []
         for _command, step, expected in commands:
             self.step = step  # the reply awaited names the step a drop happened at
