@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from email.utils import formatdate
 
 from django.conf import settings
@@ -217,33 +217,38 @@ class Results:
         self.uncounted.clear()
 
 
-def spread_checkpoints():
-    """SQLite: checkpoint the write-ahead log every 10,000 pages instead of 1,000 on the
-    worker's connection. A run commits once per message, and every checkpoint costs an
-    fsync; spreading them out takes about half of the cost of those commits (measured with
-    bench/send_throughput.py). Durability is unchanged: with synchronous=NORMAL a commit is
-    in the log either way; the log just grows to some 40 MB before it is folded back."""
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_autocheckpoint = 10000")
+@contextmanager
+def progress_writes_tuned():
+    """The worker's connection tuned for one commit per message, for the duration of a run.
 
+    SQLite: the write-ahead log is checkpointed every 10,000 pages instead of 1,000; each
+    checkpoint costs an fsync, and spreading them out takes about half of the cost of the
+    per-message commits (measured with bench/send_throughput.py). Durability is unchanged:
+    with synchronous=NORMAL a commit is in the log either way; the log just grows to some
+    40 MB before it is folded back.
 
-def relax_durability(cursor):
-    """On PostgreSQL, let this progress transaction's COMMIT return before its WAL record
-    reaches the disk (``SET LOCAL synchronous_commit TO OFF``, this transaction only).
-
-    What it protects against, unchanged: a killed or crashed worker. The commit is done in
-    the database server when COMMIT returns, so every 'sending' mark and every result the
-    worker wrote survives it, and rows stay consistent (PostgreSQL never applies half a
-    transaction). What it does not protect against: a crash of the PostgreSQL server or of
-    its machine may lose the last fraction of a second of such commits (up to three times
-    ``wal_writer_delay``, 0.6 s by default). A row whose 'sending' mark is lost that way
-    comes back as 'claimed' (then pending) and could be sent a second time; a lost result
-    makes a sent row 'unknown'. Only these per-message progress writes are relaxed;
-    claiming rows, finishing runs and everything else commit durably.
+    PostgreSQL: ``SET synchronous_commit TO OFF`` for this session while the run lasts
+    (reset after it): a COMMIT returns before its WAL record reaches the disk. What it
+    protects against, unchanged: a killed or crashed worker. A commit is done in the
+    database server when COMMIT returns, so every 'sending' mark and every result survives
+    the worker's death, and no transaction is ever applied by half. What it does not
+    protect against: a crash of the PostgreSQL server or its machine may lose the last
+    commits of up to three times ``wal_writer_delay`` (0.6 s by default). A row whose
+    'sending' mark is lost that way comes back as 'claimed', then pending, and could be sent
+    a second time; a lost result turns a sent row into 'unknown'.
     """
-    if cursor.db.vendor == "postgresql":
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        if vendor == "sqlite":
+            cursor.execute("PRAGMA wal_autocheckpoint = 10000")
+        elif vendor == "postgresql":
+            cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        if vendor == "postgresql" and connection.connection is not None and not connection.needs_rollback:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
 
 
 # --- The run ----------------------------------------------------------------------------
@@ -373,8 +378,8 @@ class RunDelivery:
         ``progress_update``); the attempt's counters and heartbeat too when asked or every
         FLUSH_EVERY seconds. Returns whether the row was marked.
 
-        The usual write is one statement: on SQLite it runs in autocommit (a statement is a
-        transaction); otherwise the writes share one transaction.
+        The usual write is one statement, run in autocommit (a statement is a transaction);
+        several share one transaction.
         """
         if results.last_reply:
             self.last_reply = results.last_reply
@@ -382,9 +387,8 @@ class RunDelivery:
         results.failures.clear()
         now = self.now()
         marked = False
-        single = connection.vendor == "sqlite" and len(results.rows) <= 1 and not connection.in_atomic_block
+        single = len(results.rows) <= 1 and not connection.in_atomic_block
         with (nullcontext() if single else transaction.atomic()), connection.cursor() as cursor:
-            relax_durability(cursor)
             if results.rows or mark:
                 counts, marked = results.write_rows(cursor, self.claim, now, mark)
                 if self.progress and counts:
@@ -532,5 +536,5 @@ def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budge
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
     logger.info("attempt %s: delivering in pid %s", attempt.pk, os.getpid())
-    spread_checkpoints()
-    return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()
+    with progress_writes_tuned():
+        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()
