@@ -249,8 +249,8 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", _("sent")
     DEFERRED = "deferred", _("temporary failure, will retry")
     FAILED = "failed", _("failed")
-    UNKNOWN = "unknown", _("unknown (worker stopped mid-send)")
-    SKIPPED = "skipped", _("skipped (unsubscribed)")
+    UNKNOWN = "unknown", _("unknown (may have been delivered)")
+    SKIPPED = "skipped", _("skipped (unsubscribed or deleted)")
 
 
 class Delivery(models.Model):
