@@ -27,7 +27,7 @@ from contextlib import contextmanager, nullcontext
 from email.utils import formatdate
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -247,8 +247,11 @@ def progress_writes_tuned():
         yield
     finally:
         if vendor == "postgresql" and connection.connection is not None and not connection.needs_rollback:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET synchronous_commit")
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
+            except DatabaseError:
+                pass  # a broken connection takes its session setting with it; keep the run's own error
 
 
 # --- The run ----------------------------------------------------------------------------
