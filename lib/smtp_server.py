@@ -7,8 +7,10 @@ misbehave in the ways a production mail server does.
 import asyncio
 import email
 import email.policy
+import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +42,16 @@ class Behaviour:
     ``drop_during_data`` closes the connection instead of answering DATA, storing nothing;
     ``delay`` accepts the message and then stalls before answering the end of DATA (a slow
     server that delivers although the client gave up waiting). ``LocalSMTPServer.refuse_connections``
-    closes the listening port altogether.
+    closes the listening port altogether. A ``connect_reply`` that is no SMTP reply (e.g.
+    ``GARBAGE``) is a garbage greeting.
+
+    The ambiguous endings, where the message is STORED but the client cannot know it:
+    ``after_data`` = "drop" (close without replying to the final dot), "garbage" (answer a
+    line that is no SMTP reply) or a reply such as "299 2.0.0 Stored, probably".
+    ``drop_at`` = "MAIL FROM", "RCPT TO" or "DATA" closes the connection instead of answering
+    that command (nothing is stored). ``random_drops`` is the chance, at each of MAIL FROM,
+    RCPT TO, DATA and the final dot, that the server closes the connection there; after
+    the dot it has stored the message or not, at random. ``seed`` makes it repeatable.
     """
 
     delay: float = 0.0
@@ -51,6 +62,17 @@ class Behaviour:
     garbage: bool = False
     drop_during_data: bool = False
     pipelining: bool = True  # advertise PIPELINING (RFC 2920), as production servers do
+    after_data: str = ""
+    drop_at: str = ""
+    random_drops: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        self.random = random.Random(self.seed)
+
+    def drops_at(self, step):
+        """Whether the connection is to be closed instead of answering ``step``."""
+        return self.drop_at == step or (self.random_drops and self.random.random() < self.random_drops)
 
 
 GARBAGE = "\x00\xff\xfe garbage that is no SMTP reply"
@@ -82,7 +104,20 @@ class Handler:
             return GARBAGE
         if behaviour.data_reply:
             return behaviour.data_reply
-        self.server.store(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        ending = behaviour.after_data
+        if behaviour.drops_at("end of data"):
+            ending = "drop" if behaviour.random.random() < 0.5 else "drop unstored"
+        if ending.startswith("drop"):
+            self.server.dropped["end of data"] += 1
+        if ending != "drop unstored":
+            self.server.store(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if ending.startswith("drop"):
+            smtp_server.transport.close()
+            return "421 closing"  # never reaches the client: the connection is gone
+        if ending == "garbage":
+            return GARBAGE
+        if ending:
+            return ending
         if behaviour.delay:
             # The message is already queued; only the verdict is late (the classic cause of
             # duplicates when a client resends after a timeout).
@@ -101,6 +136,25 @@ class MisbehavingSMTP(SMTP):
     def connection_made(self, transport):
         self.server.connections += 1
         super().connection_made(transport)
+
+    def _dropped(self, step):
+        if self.server.behaviour.drops_at(step):
+            self.server.dropped[step] += 1
+            self.transport.close()
+            return True
+        return False
+
+    async def smtp_MAIL(self, arg):
+        if not self._dropped("MAIL FROM"):
+            await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        if not self._dropped("RCPT TO"):
+            await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg):
+        if not self._dropped("DATA"):
+            await super().smtp_DATA(arg)
 
     async def push(self, status):
         if not self.greeted:
@@ -138,6 +192,7 @@ class LocalSMTPServer:
         self.behaviour = Behaviour()
         self.messages = []
         self.connections = 0  # SMTP sessions opened, to check connection reuse
+        self.dropped = Counter()  # connections closed on purpose, by step
         self._lock = threading.Lock()
         self._controller = None
         self.port = None
@@ -166,6 +221,7 @@ class LocalSMTPServer:
     def reset(self):
         self.behaviour = Behaviour()
         self.connections = 0
+        self.dropped.clear()
         with self._lock:
             self.messages.clear()
 

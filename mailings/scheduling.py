@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -494,8 +494,10 @@ def resumable_attempts(now):
 def claim_resume(*, attempt_id, now):
     """Take over a paused or dead run; None when it is not resumable or someone else took it.
 
-    Rows a dead worker left in 'sending' may or may not have reached the server: they become
-    'unknown' and are never sent again. Retriable temporary failures go back to 'pending'.
+    Rows a dead worker left in 'sending' were inside an SMTP transaction and may have reached
+    the server: they become 'unknown' and are never sent again. Rows it had only claimed
+    were never handed to SMTP: they go back to 'pending' (their tries unchanged), as do
+    retriable temporary failures.
     """
     with transaction.atomic():
         if not _resumable(now).filter(pk=attempt_id).exists():
@@ -513,15 +515,26 @@ def claim_resume(*, attempt_id, now):
             status=DeliveryStatus.UNKNOWN,
             smtp_response=_("The worker stopped while sending; the message may have been delivered."),
         )
+        Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.CLAIMED).update(
+            status=DeliveryStatus.PENDING, claim=""
+        )
         Delivery.objects.filter(
             attempt=attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES
         ).update(status=DeliveryStatus.PENDING)
-        if lost:
-            attempt.unknown += lost
-            attempt.save(update_fields=["unknown"])
+        _recount(attempt)
         Mailing.objects.filter(pk=attempt.mailing_id).update(paused_until=None, pause_reason="")
     logger.info("attempt %s resumed (%s in-flight sends recorded as unknown)", attempt_id, lost)
     return attempt
+
+
+def _recount(attempt):
+    """The attempt's counters from its rows: a dead worker's counters lag its rows by up to
+    one flush (rows are written per message, counters every few seconds)."""
+    counts = dict(attempt.deliveries.values_list("status").annotate(n=Count("pk")).order_by())
+    attempt.sent = counts.get(DeliveryStatus.SENT, 0)
+    attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
+    attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+    attempt.save(update_fields=["sent", "failed", "unknown"])
 
 
 def pause_run(*, attempt, until, reason, response):

@@ -1,39 +1,45 @@
 """Deliver a run of a mailing over SMTP (design §5, invariants 2-8).
 
 One run (``Attempt``) is delivered batch by batch. Each batch of ``Delivery`` rows is
-claimed with a conditional UPDATE (pending -> sending) before any SMTP call, so two workers
-never send the same row, and rows a killed worker left in 'sending' are recorded as
-'unknown' instead of being sent twice. Results are written back per batch (few queries),
-over one SMTP connection reused for the batch, with ``EMAIL_TIMEOUT`` on every call.
+claimed with a conditional UPDATE (pending -> claimed, with this run's claim token) before
+any SMTP call, so two workers never hold the same row. Right before each SMTP transaction,
+ONE small transaction writes the outcomes of the messages completed since the last one and
+marks the row about to be sent 'sending'. So when a worker is killed, only the row inside
+an SMTP transaction is recorded 'unknown' on resume; rows it merely held go back to
+pending, and no outcome the server gave is lost. One SMTP connection serves a batch, with
+``EMAIL_TIMEOUT`` on every call.
 
-Failures come classified from ``mailings.smtp`` (``TransportError(permanent=...)``).
-Permanent (5xx) replies fail the recipient; temporary ones (4xx, timeout, refused,
-disconnect) are retried later with backoff; after ``MAILING_CONNECT_RETRIES`` connection
-failures in a row the run pauses instead of hammering a dead server.
+Failures come classified from ``mailings.smtp`` (``TransportError``). Once the message data
+is sent, anything but a clear reply to the final dot is 'unknown' and never resent.
+Permanent (5xx) replies fail the recipient; temporary ones (4xx) are retried later with
+backoff. A connection-level failure before the data (refused, 421, garbage, a drop) is the
+server's, not the recipient's: the row goes back to pending with its tries unchanged, and
+after ``MAILING_CONNECT_RETRIES`` of them in a row the run pauses instead of hammering a
+dead server.
 """
 import datetime
 import logging
 import os
 import time
+import uuid
 from collections import Counter
+from contextlib import contextmanager, nullcontext
 from email.utils import formatdate
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mailings import scheduling
-from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
-from mailings.rendering import PreparedMessage, Recipient, client_id_from_token, unsubscribe_token
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
+from mailings.rendering import PreparedMessage, Recipient
 from mailings.smtp import SMTPTransport, TransportError
 
 logger = logging.getLogger(__name__)
 
-FLUSH_EVERY = 2.0  # seconds: results and heartbeat are written at least this often
-# Kept importable from here: the unsubscribe view and tests use them through this module.
-__all__ = ["TransportError", "client_id_from_token", "deliver", "unsubscribe_token"]
+FLUSH_EVERY = 2.0  # seconds: the attempt's counters and heartbeat are written at least this often
 
 
 class RateLimiter:
@@ -44,11 +50,14 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self.next_at = 0.0
 
-    def wait(self):
+    def wait(self, before_sleep=None):
+        """Wait for the next slot; ``before_sleep`` runs first when waiting is needed."""
         if not self.interval:
             return
         now = self.clock()
         if now < self.next_at:
+            if before_sleep:
+                before_sleep()
             self.sleep(self.next_at - now)
             now = self.next_at
         self.next_at = now + self.interval
@@ -57,14 +66,21 @@ class RateLimiter:
 # --- Claiming and recording -------------------------------------------------------------
 
 
-def claim_batch(attempt_id, size, after_id=0):
-    """Mark up to ``size`` pending rows 'sending' and return them; [] when none is left.
+def new_claim():
+    """A token naming one worker's hold on its rows."""
+    return uuid.uuid4().hex
+
+
+def claim_batch(attempt_id, size, after_id=0, claim=None):
+    """Mark up to ``size`` pending rows 'claimed' by ``claim`` and return them; [] when none is left.
 
     On PostgreSQL, SKIP LOCKED gives concurrent claimers disjoint rows; on SQLite the
-    write transaction is exclusive. The conditional UPDATE is the final guard either way.
-    ``after_id`` is keyset pagination: without it each batch would scan past every row
-    already done (quadratic on a 100,000-recipient run).
+    write transaction is exclusive. The conditional UPDATE is the final guard either way,
+    and the claim token tells which rows are ours. ``after_id`` is keyset pagination:
+    without it each batch would scan past every row already done (quadratic on a
+    100,000-recipient run).
     """
+    claim = claim or new_claim()
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -76,76 +92,166 @@ def claim_batch(attempt_id, size, after_id=0):
             return []
         ids = [row[0] for row in rows]
         claimed = Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.SENDING
+            status=DeliveryStatus.CLAIMED, claim=claim
         )
         if claimed != len(ids):
-            # Someone else claimed some of them between our read and our write: they are
-            # theirs now; leaving ours in 'sending' is safe (never sent twice).
-            logger.warning("attempt %s: lost a race for a batch; it will be recorded as unknown", attempt_id)
-            return []
+            # Someone else claimed some of them between our read and our write: keep ours.
+            logger.warning("attempt %s: lost a race for part of a batch", attempt_id)
+            ours = set(Delivery.objects.filter(pk__in=ids, claim=claim).values_list("pk", flat=True))
+            rows = [row for row in rows if row[0] in ours]
     return [
         Recipient(pk, client_id, email, full_name or "", unsubscribed is not None, tries)
         for pk, client_id, email, full_name, unsubscribed, tries in rows
     ]
 
 
+def release_claimed(attempt_id, claim):
+    """Rows this run claimed but never handed to SMTP go back to pending, tries unchanged."""
+    return Delivery.objects.filter(attempt_id=attempt_id, status=DeliveryStatus.CLAIMED, claim=claim).update(
+        status=DeliveryStatus.PENDING, claim=""
+    )
+
+
+DELIVERY = Delivery._meta.db_table
+CLIENT = Client._meta.db_table
+# The per-message statements are raw SQL: they run once per message, and compiling their
+# ORM equivalents cost more than the SMTP transaction itself (bench/send_throughput.py).
+STILL_WANTED = (
+    f" AND EXISTS (SELECT 1 FROM {CLIENT} c WHERE c.id = {DELIVERY}.client_id AND c.unsubscribed_at IS NULL)"
+)
+
+
+def progress_update(claim, now, outcome=None, ids=(), mark=None):
+    """One UPDATE of the rows ``claim`` still holds: ``ids`` get ``outcome`` (status, code,
+    reply, attempted); with ``mark`` = (row id, whether its client must still exist and be
+    subscribed) the same statement turns that row from claimed to 'sending'."""
+    assignments, conditions, where_params = [], [], []
+    if outcome:
+        status, code, reply, attempted = outcome
+        pending = status == DeliveryStatus.PENDING
+        sent_at = None if pending else connection.ops.adapt_datetimefield_value(now)
+        assignments = [("status", "%s", [status]), ("smtp_code", "%s", [code]),
+                       ("smtp_response", "%s", [reply]), ("sent_at", "%s", [sent_at])]
+        if attempted:
+            assignments.append(("tries", "tries + 1", []))
+        if pending:
+            assignments.append(("claim", "''", []))
+        conditions.append(f"id IN ({', '.join(['%s'] * len(ids))})")
+        where_params += ids
+    if mark:
+        row_id, still_wanted = mark
+        conditions.append(f"(id = %s AND status = %s{STILL_WANTED if still_wanted else ''})")
+        where_params += [row_id, DeliveryStatus.CLAIMED]
+        if outcome:  # the marked row keeps every column but its status
+            assignments = [
+                (column, f"CASE WHEN id = %s THEN {'%s' if column == 'status' else column} ELSE {sql} END",
+                 [row_id, DeliveryStatus.SENDING, *params] if column == "status" else [row_id, *params])
+                for column, sql, params in assignments
+            ]
+        else:
+            assignments = [("status", "%s", [DeliveryStatus.SENDING])]
+    sets = ", ".join(f"{column} = {sql}" for column, sql, _params in assignments)
+    params = [param for _column, _sql, values in assignments for param in values]
+    return (f"UPDATE {DELIVERY} SET {sets} WHERE claim = %s AND ({' OR '.join(conditions)})",
+            [*params, claim, *where_params])
+
+
 class Results:
-    """What happened to the rows of a batch, written back in a few grouped UPDATEs."""
+    """Outcomes not yet written; ``write`` stores them in a few grouped UPDATEs."""
 
     COUNTERS = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.UNKNOWN: "unknown"}
 
     def __init__(self):
-        self.rows = {}  # delivery id -> (status, code, reply, tries)
+        self.rows = {}  # (status, code, reply, attempted) -> [delivery ids]
+        self.uncounted = Counter()  # written rows not yet in the attempt's counters
         self.last_reply = ""
         self.failures = Counter()
 
     def record(self, recipient, status, code=None, reply="", attempted=True):
-        tries = recipient.tries + (1 if attempted else 0)
-        self.rows[recipient.delivery_id] = (status, code, reply[:2000], tries)
+        """``attempted``: the send counts against the recipient's tries."""
+        self.rows.setdefault((status, code, reply[:2000], attempted), []).append(recipient.delivery_id)
         if status == DeliveryStatus.SENT:
             self.last_reply = f"{code} {reply}"
-        elif status in (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN):
+        elif status in (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN,
+                        DeliveryStatus.PENDING):
             self.failures[f"{code} {reply}" if code else reply] += 1
 
     def record_error(self, recipient, error):
         if error.maybe_delivered:
-            status = DeliveryStatus.UNKNOWN
+            self.record(recipient, DeliveryStatus.UNKNOWN, error.code, error.message)
+        elif error.connection:
+            # The server failed, not the recipient: back to pending, no try counted.
+            self.record(recipient, DeliveryStatus.PENDING, error.code, error.message, attempted=False)
         elif error.permanent or recipient.tries + 1 >= settings.MAILING_MAX_TRIES:
-            status = DeliveryStatus.FAILED
+            self.record(recipient, DeliveryStatus.FAILED, error.code, error.message)
         else:
-            status = DeliveryStatus.DEFERRED
-        self.record(recipient, status, error.code, error.message)
+            self.record(recipient, DeliveryStatus.DEFERRED, error.code, error.message)
 
-    def flush(self, attempt_id, now):
-        """Write the rows and the attempt's counters and heartbeat in one transaction."""
-        groups = {}
-        for pk, values in self.rows.items():
-            groups.setdefault(values, []).append(pk)
+    def write_rows(self, cursor, claim, now, mark=None):
+        """Write the rows ``claim`` still holds, one UPDATE per distinct outcome.
+
+        ``mark`` (see ``progress_update``) rides on the last outcome's statement, so the
+        usual progress write is ONE statement. Returns (counts written, whether the row to
+        mark was marked).
+        """
         counts = Counter()
-        with transaction.atomic():
-            if len(groups) <= 8:
-                for (status, code, reply, tries), ids in groups.items():
-                    counts[status] += len(ids)
-                    Delivery.objects.filter(pk__in=ids).update(
-                        status=status, smtp_code=code, smtp_response=reply, tries=tries,
-                        sent_at=now if status != DeliveryStatus.PENDING else None,
-                    )
-            else:
-                objects = []
-                for pk, (status, code, reply, tries) in self.rows.items():
-                    counts[status] += 1
-                    sent_at = now if status != DeliveryStatus.PENDING else None
-                    objects.append(Delivery(pk=pk, status=status, smtp_code=code,
-                                            smtp_response=reply, tries=tries, sent_at=sent_at))
-                Delivery.objects.bulk_update(
-                    objects, ["status", "smtp_code", "smtp_response", "tries", "sent_at"], batch_size=500
-                )
-            increments = {
-                field: F(field) + counts[status] for status, field in self.COUNTERS.items() if counts[status]
-            }
-            Attempt.objects.filter(pk=attempt_id).update(heartbeat_at=now, **increments)
+        outcomes = list(self.rows.items())
+        for (status, *_rest), ids in outcomes:
+            counts[status] += len(ids)
+        last, last_ids = outcomes.pop() if outcomes and mark else (None, ())
+        for outcome, ids in outcomes:
+            cursor.execute(*progress_update(claim, now, outcome, ids))
+        if mark:
+            cursor.execute(*progress_update(claim, now, last, last_ids, mark))
         self.rows.clear()
-        return counts
+        self.uncounted.update(counts)
+        return counts, bool(mark) and cursor.rowcount == len(last_ids) + 1
+
+    def write_counters(self, attempt_id, now):
+        """The attempt's counters and heartbeat (claim_resume recounts them from the rows
+        after a crash, so they may lag the rows by a flush)."""
+        increments = {
+            field: F(field) + self.uncounted[status] for status, field in self.COUNTERS.items() if self.uncounted[status]
+        }
+        Attempt.objects.filter(pk=attempt_id).update(heartbeat_at=now, **increments)
+        self.uncounted.clear()
+
+
+@contextmanager
+def progress_writes_tuned():
+    """The worker's connection tuned for one commit per message, for the duration of a run.
+
+    SQLite: the write-ahead log is checkpointed every 10,000 pages instead of 1,000; each
+    checkpoint costs an fsync, and spreading them out takes about half of the cost of the
+    per-message commits (measured with bench/send_throughput.py). Durability is unchanged:
+    with synchronous=NORMAL a commit is in the log either way; the log just grows to some
+    40 MB before it is folded back.
+
+    PostgreSQL: ``SET synchronous_commit TO OFF`` for this session while the run lasts
+    (reset after it): a COMMIT returns before its WAL record reaches the disk. What it
+    protects against, unchanged: a killed or crashed worker. A commit is done in the
+    database server when COMMIT returns, so every 'sending' mark and every result survives
+    the worker's death, and no transaction is ever applied by half. What it does not
+    protect against: a crash of the PostgreSQL server or its machine may lose the last
+    commits of up to three times ``wal_writer_delay`` (0.6 s by default). A row whose
+    'sending' mark is lost that way comes back as 'claimed', then pending, and could be sent
+    a second time; a lost result turns a sent row into 'unknown'.
+    """
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        if vendor == "sqlite":
+            cursor.execute("PRAGMA wal_autocheckpoint = 10000")
+        elif vendor == "postgresql":
+            cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        if vendor == "postgresql" and connection.connection is not None and not connection.needs_rollback:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
+            except DatabaseError:
+                pass  # a broken connection takes its session setting with it; keep the run's own error
 
 
 # --- The run ----------------------------------------------------------------------------
@@ -166,6 +272,7 @@ class RunDelivery:
         self.attempt = attempt
         self.deadline = time.monotonic() + budget if budget else None
         self.after_id = 0  # rows up to here were claimed by this run
+        self.claim = new_claim()
         self.now, self.sleep, self.progress = now, sleep, progress
         self.transport = SMTPTransport.from_settings()
         self.message = PreparedMessage.for_attempt(attempt)
@@ -175,8 +282,10 @@ class RunDelivery:
         self.last_reply = ""
         self.failures = Counter()
         self.owner_name = attempt.mailing.owner.full_name
+        self.is_test = attempt.kind == AttemptKind.TEST  # to the owner's own address, no client
+        self.counted_at = 0.0  # when the attempt's counters and heartbeat were last written
 
-    def connect(self):
+    def connect(self, results):
         """Open the session, retrying with backoff; raise Paused after too many failures."""
         while True:
             try:
@@ -185,6 +294,7 @@ class RunDelivery:
             except TransportError as error:
                 self.failures[error.reply] += 1
                 self.note_connection_failure(error)
+                self.save(results)  # nothing the server said waits in memory through a sleep
                 self.sleep(settings.MAILING_CONNECT_BACKOFF * 2 ** (self.connection_failures - 1))
 
     def note_connection_failure(self, error):
@@ -194,18 +304,32 @@ class RunDelivery:
         if self.connection_failures >= settings.MAILING_CONNECT_RETRIES:
             raise Paused(error)
 
+    def skip_reason(self, client_id, *, unsubscribed):
+        """Why this recipient must not be mailed, or "" (a test send has no client on purpose)."""
+        if client_id is None and not self.is_test:
+            return _("The client was deleted before sending.")
+        if unsubscribed:
+            return _("The client unsubscribed before sending.")
+        return ""
+
     def send_one(self, recipient, results, date):
-        if recipient.client_id is None and not recipient.full_name:
-            recipient.full_name = self.owner_name
-        if recipient.unsubscribed:
-            results.record(recipient, DeliveryStatus.SKIPPED, attempted=False)
+        reason = self.skip_reason(recipient.client_id, unsubscribed=recipient.unsubscribed)
+        if reason:
+            results.record(recipient, DeliveryStatus.SKIPPED, reply=reason, attempted=False)
             return
-        self.connect()
-        self.limiter.wait()
+        if self.is_test and not recipient.full_name:
+            recipient.full_name = self.owner_name
+        self.connect(results)
+        self.limiter.wait(before_sleep=lambda: self.save(results))
+        data = self.message.build(recipient, date)
+        skip = []
+
+        def start():  # runs while the server reads the envelope
+            skip.append(self.begin_smtp(recipient, results))
+            return skip[0] == ""
+
         try:
-            code, reply = self.transport.send(
-                self.message.from_address, recipient.email, self.message.build(recipient, date)
-            )
+            outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
         except TransportError as error:
             results.record_error(recipient, error)
             self.last_error = error
@@ -214,42 +338,69 @@ class RunDelivery:
             else:
                 self.connection_failures = 0  # the server answered: it is alive
             return
+        if outcome is None:  # begin_smtp said no: the message was abandoned before its end
+            if skip[0]:
+                results.record(recipient, DeliveryStatus.SKIPPED, reply=skip[0], attempted=False)
+            return  # None: another worker took the run over; the row is theirs
         self.connection_failures = 0
-        results.record(recipient, DeliveryStatus.SENT, code, reply)
+        results.record(recipient, DeliveryStatus.SENT, *outcome)
+
+    def begin_smtp(self, recipient, results):
+        """The one small transaction at the start of an SMTP transaction (its envelope sent,
+        the final dot not yet): the outcomes so far are written and this row becomes
+        'sending', unless its client was deleted or unsubscribed meanwhile. Returns "" to go
+        ahead, a skip reason, or None when the row is no longer this run's."""
+        mark = (recipient.delivery_id, not self.is_test)
+        marked = self.save(results, mark=mark)
+        if marked:
+            return ""
+        state = (Delivery.objects.filter(pk=recipient.delivery_id, claim=self.claim)
+                 .values_list("status", "client_id", "client__unsubscribed_at").first())
+        if state is None or state[0] not in (DeliveryStatus.CLAIMED, DeliveryStatus.SENDING):
+            return None
+        if state[0] == DeliveryStatus.SENDING:
+            return ""  # marked, though the row count did not say so
+        return self.skip_reason(state[1], unsubscribed=state[2] is not None)
 
     def run_batch(self, batch):
         results = Results()
         date = formatdate(usegmt=True)
-        flushed_at = time.monotonic()
-        index = 0
         try:
-            for index, recipient in enumerate(batch):
+            for recipient in batch:
                 self.send_one(recipient, results, date)
-                if time.monotonic() - flushed_at > FLUSH_EVERY:
-                    self.flush(results)
-                    flushed_at = time.monotonic()
-        except Paused:
-            for rest in batch[index:]:
-                if rest.delivery_id not in results.rows:
-                    results.record(rest, DeliveryStatus.PENDING, attempted=False)
-            raise
-        except BaseException:
-            # Unexpected: the row in hand stays 'sending' (it may have gone out) and will be
-            # recorded as unknown on resume; the untouched rest go back to pending.
-            for rest in batch[index + 1:]:
-                results.record(rest, DeliveryStatus.PENDING, attempted=False)
-            raise
         finally:
-            self.flush(results)
+            # However the batch ends (done, paused, crashed), what the server said is
+            # written and rows never handed to SMTP go back to pending. A row a crash left
+            # 'sending' stays so: it may have gone out, and resume records it unknown.
+            with transaction.atomic():
+                self.save(results, counters=True)
+                release_claimed(self.attempt.pk, self.claim)
 
-    def flush(self, results):
+    def save(self, results, *, mark=None, counters=False):
+        """Write the outcomes held in memory (and ``mark`` a row 'sending', see
+        ``progress_update``); the attempt's counters and heartbeat too when asked or every
+        FLUSH_EVERY seconds. Returns whether the row was marked.
+
+        The usual write is one statement, run in autocommit (a statement is a transaction);
+        several share one transaction.
+        """
         if results.last_reply:
             self.last_reply = results.last_reply
         self.failures.update(results.failures)
         results.failures.clear()
-        counts = results.flush(self.attempt.pk, self.now())
-        if self.progress:
-            self.progress(counts)
+        now = self.now()
+        marked = False
+        single = len(results.rows) <= 1 and not connection.in_atomic_block
+        with (nullcontext() if single else transaction.atomic()), connection.cursor() as cursor:
+            if results.rows or mark:
+                counts, marked = results.write_rows(cursor, self.claim, now, mark)
+                if self.progress and counts:
+                    self.progress(counts)
+        if counters or time.monotonic() - self.counted_at > FLUSH_EVERY:
+            # Its own statement: the counters may lag the rows (claim_resume recounts them).
+            results.write_counters(self.attempt.pk, now)
+            self.counted_at = time.monotonic()
+        return marked
 
     def run(self):
         attempt = self.attempt
@@ -260,7 +411,7 @@ class RunDelivery:
                     return self.stop(reason)
                 if self.deadline and time.monotonic() > self.deadline:
                     return self.hand_over()
-                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id)
+                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id, claim=self.claim)
                 if not batch:
                     break
                 self.after_id = batch[-1].delivery_id
@@ -297,13 +448,18 @@ class RunDelivery:
         return self.attempt
 
     def end_of_pass(self):
-        """All rows were tried once: retry temporary failures later, or finish the run."""
-        retriable = Delivery.objects.filter(
-            attempt=self.attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES
+        """All rows were tried once: retry temporary failures later, or finish the run.
+
+        Rows back in 'pending' met a server failure (not theirs) during the pass; they are
+        retried like temporary failures, without a try counted against them.
+        """
+        retriable = Delivery.objects.filter(attempt=self.attempt).filter(
+            Q(status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES)
+            | Q(status=DeliveryStatus.PENDING)
         )
         fewest_tries = retriable.order_by("tries").values_list("tries", flat=True).first()
         if fewest_tries is not None:
-            delay = settings.MAILING_RETRY_DELAY * 2 ** (fewest_tries - 1)
+            delay = settings.MAILING_RETRY_DELAY * 2 ** max(fewest_tries - 1, 0)
             until = self.now() + datetime.timedelta(seconds=delay)
             text = _("%(count)s recipients got a temporary failure; retrying at %(until)s.") % {
                 "count": retriable.count(), "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S"),
@@ -383,4 +539,5 @@ def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budge
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
     logger.info("attempt %s: delivering in pid %s", attempt.pk, os.getpid())
-    return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()
+    with progress_writes_tuned():
+        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()

@@ -17,9 +17,11 @@ class TransportError(Exception):
     """A send that did not succeed, with what the server (or the network) said.
 
     ``permanent``: retrying cannot help (5xx). ``connection``: the SMTP session is unusable
-    and must be reopened. ``maybe_delivered``: the whole message reached the server but its
-    verdict never came back (timeout after the final dot): it may have been accepted, so it
-    is recorded as 'unknown' and never resent.
+    and must be reopened; before the data was sent this is the server's failure, not the
+    recipient's. ``maybe_delivered``: the whole message reached the server but no clear
+    verdict came back (a timeout, a disconnect, a reply that is not SMTP, or a success other
+    than 250 after the final dot): it may have been accepted, so it is recorded as 'unknown'
+    and never resent.
     """
 
     def __init__(self, message, *, permanent=False, code=None, connection=False, maybe_delivered=False):
@@ -60,12 +62,32 @@ def _is_timeout(exc):
     )
 
 
+def verdict_error(code, response):
+    """TransportError for a reply to the final dot other than 250.
+
+    Only a clear 4xx or 5xx says the message was not taken. Anything else (a reply that is
+    not SMTP, a 2xx other than 250, a 1xx or 3xx) leaves it unknown whether the server
+    stored it: 'maybe delivered', never resent.
+    """
+    if code is not None and 400 <= code < 600:
+        return reply_error(code, response, _("end of data"))
+    text = _text(response).strip() or _("(empty reply)")
+    shown = f"{code} {text[:300]}" if code and code > 0 else text[:300]
+    return TransportError(
+        _("Unclear reply after the message was sent: %(reply)s") % {"reply": shown},
+        connection=True, maybe_delivered=True,
+    )
+
+
 def network_error(exc, step, *, payload_sent=False):
     """TransportError for a timeout, refusal or disconnect."""
-    if _is_timeout(exc):
-        if payload_sent:
+    if payload_sent:
+        if _is_timeout(exc):
             text = _("Timed out waiting for the server's verdict after the message was sent")
-            return TransportError(text, connection=True, maybe_delivered=True)
+        else:
+            text = _("The connection broke after the message was sent, before the server's verdict")
+        return TransportError(text, connection=True, maybe_delivered=True)
+    if _is_timeout(exc):
         text = _("Timed out during %(step)s") % {"step": step}
     elif isinstance(exc, ConnectionRefusedError):
         text = _("Connection refused")
@@ -76,6 +98,10 @@ def network_error(exc, step, *, payload_sent=False):
     return TransportError(text, connection=True)
 
 
+class Abandoned(Exception):
+    """The caller declined a transaction already begun; the session was dropped."""
+
+
 class SMTPTransport:
     """One SMTP session, opened lazily and reused; every call has ``EMAIL_TIMEOUT``."""
 
@@ -84,6 +110,7 @@ class SMTPTransport:
         self.username, self.password = username, password
         self.use_tls, self.use_ssl = use_tls, use_ssl
         self.smtp = None
+        self.step = ""
 
     @classmethod
     def from_settings(cls):
@@ -137,22 +164,32 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException):
             self.close()
 
-    def send(self, from_address, to_address, data):
-        """Send one message; returns the server's (code, reply) or raises TransportError."""
-        smtp, step, payload_sent = self.smtp, "MAIL FROM", False
+    def send(self, from_address, to_address, data, *, start=lambda: True):
+        """Send one message; returns the server's (code, reply), raises TransportError, or
+        returns None when ``start`` declined.
+
+        ``start`` is called once the envelope is on its way and before any reply is read, so
+        whatever it does (the caller's database commit) overlaps the server's work. When it
+        returns False the transaction is abandoned: the connection is dropped before the
+        final dot, so the server discards the message.
+        """
+        smtp, payload_sent = self.smtp, False
+        self.step = "MAIL FROM"  # advanced by the envelope as each reply is awaited
         try:
             envelope = self._envelope_commands(from_address, to_address)
             if smtp.does_esmtp and smtp.has_extn("pipelining"):
-                step = self._pipelined_envelope(envelope)
+                self._pipelined_envelope(envelope, start)
             else:
-                step = self._envelope(envelope)
-            step = _("end of data")
+                self._envelope(envelope, start)
+            self.step = _("end of data")
             smtp.send(re.sub(rb"(?m)^\.", b"..", data) + b".\r\n")
             payload_sent = True
             code, reply = smtp.getreply()
             if code != 250:
-                raise reply_error(code, reply, step)
+                raise verdict_error(code, reply)
             return code, _text(reply)
+        except Abandoned:
+            return None
         except TransportError as error:
             if error.connection:
                 self.close()
@@ -161,7 +198,22 @@ class SMTPTransport:
             raise
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise network_error(exc, step, payload_sent=payload_sent) from exc
+            raise network_error(exc, self.step, payload_sent=payload_sent) from exc
+
+    def _start(self, start):
+        """Run the caller's ``start``; drop the session (no final dot) if it declines or fails."""
+        try:
+            proceed = start()
+        except BaseException:
+            self._drop()
+            raise
+        if not proceed:
+            self._drop()
+            raise Abandoned
+
+    def _drop(self):
+        smtp, self.smtp = self.smtp, None
+        smtp.close()  # no QUIT: in DATA mode it would be taken as message text
 
     def _envelope_commands(self, from_address, to_address):
         """MAIL, RCPT, DATA as bytes; an address the server cannot take is a permanent failure."""
@@ -177,20 +229,24 @@ class SMTPTransport:
             (b"DATA\r\n", "DATA", (354,)),
         ]
 
-    def _envelope(self, commands):
+    def _envelope(self, commands, start):
         """One command, one reply (servers without PIPELINING)."""
-        for command, step, expected in commands:
+        for index, (command, step, expected) in enumerate(commands):
+            self.step = step
             self.smtp.send(command)
+            if index == 0:
+                self._start(start)
             code, reply = self.smtp.getreply()
             if code not in expected:
                 raise reply_error(code, reply, step)
-        return step
 
-    def _pipelined_envelope(self, commands):
+    def _pipelined_envelope(self, commands, start):
         """RFC 2920: the three commands in one write, then their three replies in order."""
         self.smtp.send(b"".join(command for command, _step, _expected in commands))
+        self._start(start)
         replies = []
         for _command, step, expected in commands:
+            self.step = step  # the reply awaited names the step a drop happened at
             try:
                 replies.append((self.smtp.getreply(), step, expected))
             except smtplib.SMTPServerDisconnected:
@@ -206,4 +262,3 @@ class SMTPTransport:
                 self.smtp.getreply()
             (code, reply), step = failure
             raise reply_error(code, reply, step)
-        return "DATA"

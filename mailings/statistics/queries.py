@@ -5,8 +5,9 @@ Definitions (also in docs/statistics.md):
 - **sent**: deliveries with status ``sent``.
 - **failed**: status ``failed`` (permanent, 5xx) plus ``deferred`` (a temporary failure
   that was never turned into a delivery: once a retry succeeds the row becomes ``sent``).
-- **unknown**: status ``unknown`` (the worker died mid-send; we cannot tell).
-- **success rate**: sent / (sent + failed). Unknown, pending, sending and skipped rows
+- **unknown**: status ``unknown`` (the message may have been delivered: the worker died
+  inside its SMTP transaction, or the server's verdict after the data never came clearly).
+- **success rate**: sent / (sent + failed). Unknown, pending, claimed, sending and skipped rows
   are left out: they are neither a success nor a failure.
 - Test sends (``Attempt.kind == test``) go to the owner, not to clients: never counted.
 - The dashboard's days are local days in ``settings.TIME_ZONE``; a delivery's moment is
