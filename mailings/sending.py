@@ -9,7 +9,7 @@ an SMTP transaction is recorded 'unknown' on resume; rows it merely held go back
 pending, and no outcome the server gave is lost. One SMTP connection serves a batch, with
 ``EMAIL_TIMEOUT`` on every call.
 
-Failures come classified from ``mailings.smtp`` (``TransportError``). Once the message data
+Failures come classified from ``lib.smtp`` (``TransportError``). Once the message data
 is sent, anything but a clear reply to the final dot is 'unknown' and never resent.
 Permanent (5xx) replies fail the recipient; temporary ones (4xx) are retried later with
 backoff. A connection-level failure before the data (refused, 421, garbage, a drop) is the
@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from mailings import scheduling
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
 from mailings.rendering import PreparedMessage, Recipient
-from mailings.smtp import SMTPTransport, TransportError
+from lib.smtp import SMTPTransport, TransportError
 
 logger = logging.getLogger(__name__)
 

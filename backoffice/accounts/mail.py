@@ -2,7 +2,7 @@
 
 What is queued is only (kind, user id, language, try): the worker builds the link and the
 message when it sends, so no live link or token sits at rest in the task queue's tables.
-The worker classifies SMTP failures with ``mailings.smtp`` (as mailings do) and tries a
+The worker classifies SMTP failures with ``lib.smtp`` (as mailings do) and tries a
 temporary one (4xx, timeout, refusal) again later, backing off; a permanent failure, or the
 last try, ends as a failed task and the user asks again (resend page, reset form).
 
@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.accounts import tokens
 from lib.mail_backend import queue_in_use
-from mailings.smtp import SMTPTransport, TransportError
+from lib.smtp import SMTPTransport, TransportError
 
 log = logging.getLogger(__name__)
 
