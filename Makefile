@@ -30,9 +30,10 @@ demo: migrate
 	$(BIN)/python manage.py load_demo
 
 ## make run: install, migrate, load demo data once, start web + worker + mail catcher.
+## `make run PORT=8123 HOST=0.0.0.0` serves elsewhere; e-mail links follow (unless SITE_URL is set).
 run: demo
 	@$(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
-	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start \
+	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) WEB_PORT=$(PORT) $(BIN)/honcho start \
 		$$($(BIN)/python manage.py procfile_processes)
 
 ## make test: install the development requirements and run the whole suite.

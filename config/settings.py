@@ -22,7 +22,10 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or INSECURE_DEV_KEY
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = [origin for origin in env.list("CSRF_TRUSTED_ORIGINS", default=[]) if origin]
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# `make run` serves HOST:PORT; without an explicit SITE_URL, e-mail links point there.
+SERVE_HOST = env.str("HOST", default="127.0.0.1")
+SERVE_PORT = env.int("PORT", default=8000)
+SITE_URL = (env.str("SITE_URL", default="") or f"http://{SERVE_HOST}:{SERVE_PORT}").rstrip("/")
 
 INSTALLED_APPS = [
     "unfold",
