@@ -7,6 +7,7 @@ SQLite, a file-based cache shared by web and worker, django-q2 on the database b
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import StrictEnv, database_from_url, redis_url
@@ -263,6 +264,7 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
+    "SCRIPTS": [lambda request: static("backoffice/ckeditor-file-input.js")],
     "ENVIRONMENT": "config.navigation.environment_callback",
     "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
     "SIDEBAR": {

@@ -66,3 +66,13 @@ def has_visible_content(html: str) -> bool:
         return True
     text = html_module.unescape(nh3.clean(clean, tags=set()))
     return any(not char.isspace() and char not in INVISIBLE for char in text)
+
+
+# Where a block of text ends: removing the tag alone would glue "рассылки.Спрашивайте".
+BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|h[1-6]|li|tr|td|th|blockquote|figcaption|pre)>")
+
+
+def text_of(html: str) -> str:
+    """The visible text of ``html`` on one line: blocks separated by a space, entities decoded."""
+    text = nh3.clean(BLOCK_END.sub(" ", html or ""), tags=set(), clean_content_tags=DROP_WITH_CONTENT)
+    return " ".join(html_module.unescape(text).split())
