@@ -12,6 +12,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from backoffice import accounts_service, permissions
 from backoffice.forms import AdminLoginForm
 from backoffice.models import User
+from backoffice.roles import role_label
 from lib.admin import confirm_action
 
 # A blocked or unverified user whose password is right is told why they cannot log in.
@@ -21,9 +22,20 @@ admin.site.index_title = _("Overview")
 admin.site.unregister(Group)
 
 
+class RoleFilter(admin.RelatedFieldListFilter):
+    """The user list's group filter, with the role names translated."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(pk, role_label(name)) for pk, name in super().field_choices(field, request, model_admin)]
+
+
 @admin.register(Group)
 class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
-    pass
+    list_display = ["role_name"]
+
+    @display(description=_("name"), ordering="name")
+    def role_name(self, group):
+        return role_label(group.name)
 
 
 class BackofficeUserCreationForm(UserCreationForm):
@@ -45,7 +57,7 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
     change_password_form = AdminPasswordChangeForm
     ordering = ["email"]
     list_display = ["email", "full_name", "state", "is_staff", "date_joined"]
-    list_filter = ["is_active", "is_staff", "is_superuser", "groups"]
+    list_filter = ["is_active", "is_staff", "is_superuser", ("groups", RoleFilter)]
     search_fields = ["email", "full_name"]
     readonly_fields = ["email_verified_at", "blocked_at", "blocked_by", "last_login", "date_joined"]
     fieldsets = (
@@ -60,6 +72,12 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
     actions = ["block_users", "unblock_users"]
     actions_detail = ["block_user_detail", "unblock_user_detail"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "groups":
+            field.label_from_instance = lambda group: role_label(group.name)
+        return field
 
     @display(description=_("state"), label={_("blocked"): "danger", _("active"): "success", _("not verified"): "warning"})
     def state(self, user):
