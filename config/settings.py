@@ -267,6 +267,9 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
     "SCRIPTS": [lambda request: static("backoffice/ckeditor-file-input.js")],
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("site/favicon.svg")},
+    ],
     "ENVIRONMENT": "config.navigation.environment_callback",
     "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
     "SIDEBAR": {
