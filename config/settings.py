@@ -266,6 +266,7 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
+    "STYLES": [lambda request: static("backoffice/admin.css")],
     "SCRIPTS": [lambda request: static("backoffice/ckeditor-file-input.js")],
     "SITE_FAVICONS": [
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("site/favicon.svg")},
