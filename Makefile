@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate demo lint bench clean messages
+.PHONY: run test install install-dev migrate demo demo-reset lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,22 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py load_demo
 
+## make demo-reset: empty the database and load the demo data again (its past mailings are
+## then sent again by the next `make run`); the local mailbox is emptied too.
+demo-reset: migrate
+	$(BIN)/python manage.py flush --noinput
+	rm -rf var/mailbox
+	$(BIN)/python manage.py load_demo
+
 ## make run: install, migrate, load demo data once, start web + worker + mail catcher.
 ## `make run PORT=8123 HOST=0.0.0.0` serves elsewhere; e-mail links follow (unless SITE_URL is set).
 run: demo
 	@$(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
-	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) WEB_PORT=$(PORT) $(BIN)/honcho start \
-		$$($(BIN)/python manage.py procfile_processes)
+	@# Ctrl-C reaches make, this shell and honcho. honcho stops every process and answers 130,
+	@# a normal end here; the trap keeps this shell waiting for it rather than dying at once,
+	@# which made make report "Interrupt" (or "Error 130") over the last lines of the worker.
+	trap : INT; DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) WEB_PORT=$(PORT) $(BIN)/honcho start \
+		$$($(BIN)/python manage.py procfile_processes) || [ $$? -eq 130 ]
 
 ## make test: install the development requirements and run the whole suite.
 test: install-dev
