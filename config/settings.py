@@ -267,7 +267,10 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
     "STYLES": [lambda request: static("backoffice/admin.css")],
-    "SCRIPTS": [lambda request: static("backoffice/ckeditor-file-input.js")],
+    "SCRIPTS": [
+        lambda request: static("backoffice/ckeditor-file-input.js"),
+        lambda request: static("backoffice/admin-labels.js"),
+    ],
     "SITE_FAVICONS": [
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("site/favicon.svg")},
     ],
