@@ -22,52 +22,53 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext
-from django.utils.translation import pgettext_lazy as case
+from django.utils.translation import ngettext_lazy
+from django.utils.translation import pgettext
+from django.utils.translation import pgettext_lazy
 
 
 @dataclass(frozen=True)
 class Noun:
     accusative: str  # "Добавить клиента", "Удалить рассылку"
     accusative_plural: str  # "Удалить выбранных клиентов", "Удалить выбранные рассылки"
-    counted: tuple  # ngettext's singular and plural: "%(count)s client", "%(count)s clients"
+    counted: str  # lazy ngettext keyed on "count": "%(count)s client" / "%(count)s clients"
     animate: bool = False  # people: "выбранных клиентов", things: "выбранные рассылки"
 
     def count(self, number):
-        return ngettext(*self.counted, number) % {"count": number}
+        return self.counted % {"count": number}
 
 
 NOUNS = {
-    "mailings.client": Noun(case("accusative", "client"), case("accusative plural", "clients"),
-                            ("%(count)s client", "%(count)s clients"), animate=True),
-    "mailings.message": Noun(case("accusative", "message"), case("accusative plural", "messages"),
-                             ("%(count)s message", "%(count)s messages")),
-    "mailings.mailing": Noun(case("accusative", "mailing"), case("accusative plural", "mailings"),
-                             ("%(count)s mailing", "%(count)s mailings")),
-    "mailings.attempt": Noun(case("accusative", "attempt"), case("accusative plural", "attempts"),
-                             ("%(count)s attempt", "%(count)s attempts")),
-    "mailings.delivery": Noun(case("accusative", "delivery"), case("accusative plural", "deliveries"),
-                              ("%(count)s delivery", "%(count)s deliveries")),
-    "content.post": Noun(case("accusative", "blog post"), case("accusative plural", "blog posts"),
-                         ("%(count)s blog post", "%(count)s blog posts")),
-    "backoffice.user": Noun(case("accusative", "user"), case("accusative plural", "users"),
-                            ("%(count)s user", "%(count)s users"), animate=True),
-    "auth.group": Noun(case("accusative", "group"), case("accusative plural", "groups"),
-                       ("%(count)s group", "%(count)s groups")),
-    "django_q.schedule": Noun(case("accusative", "scheduled task"), case("accusative plural", "scheduled tasks"),
-                              ("%(count)s scheduled task", "%(count)s scheduled tasks")),
-    "django_q.success": Noun(case("accusative", "successful task"), case("accusative plural", "successful tasks"),
-                             ("%(count)s successful task", "%(count)s successful tasks")),
-    "django_q.failure": Noun(case("accusative", "failed task"), case("accusative plural", "failed tasks"),
-                             ("%(count)s failed task", "%(count)s failed tasks")),
-    "django_q.ormq": Noun(case("accusative", "queued task"), case("accusative plural", "queued tasks"),
-                          ("%(count)s queued task", "%(count)s queued tasks")),
-    "axes.accessattempt": Noun(case("accusative", "access attempt"), case("accusative plural", "access attempts"),
-                               ("%(count)s access attempt", "%(count)s access attempts")),
-    "axes.accesslog": Noun(case("accusative", "access log"), case("accusative plural", "access logs"),
-                           ("%(count)s access log", "%(count)s access logs")),
-    "axes.accessfailurelog": Noun(case("accusative", "access failure"), case("accusative plural", "access failures"),
-                                  ("%(count)s access failure", "%(count)s access failures")),
+    "mailings.client": Noun(pgettext_lazy("accusative", "client"), pgettext_lazy("accusative plural", "clients"),
+                            ngettext_lazy("%(count)s client", "%(count)s clients", "count"), animate=True),
+    "mailings.message": Noun(pgettext_lazy("accusative", "message"), pgettext_lazy("accusative plural", "messages"),
+                             ngettext_lazy("%(count)s message", "%(count)s messages", "count")),
+    "mailings.mailing": Noun(pgettext_lazy("accusative", "mailing"), pgettext_lazy("accusative plural", "mailings"),
+                             ngettext_lazy("%(count)s mailing", "%(count)s mailings", "count")),
+    "mailings.attempt": Noun(pgettext_lazy("accusative", "attempt"), pgettext_lazy("accusative plural", "attempts"),
+                             ngettext_lazy("%(count)s attempt", "%(count)s attempts", "count")),
+    "mailings.delivery": Noun(pgettext_lazy("accusative", "delivery"), pgettext_lazy("accusative plural", "deliveries"),
+                              ngettext_lazy("%(count)s delivery", "%(count)s deliveries", "count")),
+    "content.post": Noun(pgettext_lazy("accusative", "blog post"), pgettext_lazy("accusative plural", "blog posts"),
+                         ngettext_lazy("%(count)s blog post", "%(count)s blog posts", "count")),
+    "backoffice.user": Noun(pgettext_lazy("accusative", "user"), pgettext_lazy("accusative plural", "users"),
+                            ngettext_lazy("%(count)s user", "%(count)s users", "count"), animate=True),
+    "auth.group": Noun(pgettext_lazy("accusative", "group"), pgettext_lazy("accusative plural", "groups"),
+                       ngettext_lazy("%(count)s group", "%(count)s groups", "count")),
+    "django_q.schedule": Noun(pgettext_lazy("accusative", "scheduled task"), pgettext_lazy("accusative plural", "scheduled tasks"),
+                              ngettext_lazy("%(count)s scheduled task", "%(count)s scheduled tasks", "count")),
+    "django_q.success": Noun(pgettext_lazy("accusative", "successful task"), pgettext_lazy("accusative plural", "successful tasks"),
+                             ngettext_lazy("%(count)s successful task", "%(count)s successful tasks", "count")),
+    "django_q.failure": Noun(pgettext_lazy("accusative", "failed task"), pgettext_lazy("accusative plural", "failed tasks"),
+                             ngettext_lazy("%(count)s failed task", "%(count)s failed tasks", "count")),
+    "django_q.ormq": Noun(pgettext_lazy("accusative", "queued task"), pgettext_lazy("accusative plural", "queued tasks"),
+                          ngettext_lazy("%(count)s queued task", "%(count)s queued tasks", "count")),
+    "axes.accessattempt": Noun(pgettext_lazy("accusative", "access attempt"), pgettext_lazy("accusative plural", "access attempts"),
+                               ngettext_lazy("%(count)s access attempt", "%(count)s access attempts", "count")),
+    "axes.accesslog": Noun(pgettext_lazy("accusative", "access log"), pgettext_lazy("accusative plural", "access logs"),
+                           ngettext_lazy("%(count)s access log", "%(count)s access logs", "count")),
+    "axes.accessfailurelog": Noun(pgettext_lazy("accusative", "access failure"), pgettext_lazy("accusative plural", "access failures"),
+                                  ngettext_lazy("%(count)s access failure", "%(count)s access failures", "count")),
 }
 
 
@@ -79,7 +80,7 @@ class _UnknownNoun(Noun):
 
 
 def noun_of(opts):
-    return NOUNS.get(opts.label_lower) or _UnknownNoun(opts.verbose_name, opts.verbose_name_plural, ())
+    return NOUNS.get(opts.label_lower) or _UnknownNoun(opts.verbose_name, opts.verbose_name_plural, "")
 
 
 def delete_selected(modeladmin, request, queryset):
