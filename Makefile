@@ -8,7 +8,7 @@ PORT ?= 8000
 # built-in development key; with DEBUG=0 the settings refuse to start without SECRET_KEY.
 DEV := DEBUG=$${DEBUG:-1}
 
-.PHONY: run test install install-dev migrate demo lint bench clean messages
+.PHONY: run test install install-dev migrate demo demo-reset lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,22 @@ migrate: install
 demo: migrate
 	$(DEV) $(BIN)/python manage.py load_demo
 
+## make demo-reset: empty the database and load the demo data again (its past mailings are
+## then sent again by the next `make run`); the local mailbox is emptied too.
+demo-reset: migrate
+	$(DEV) $(BIN)/python manage.py flush --noinput
+	rm -rf var/mailbox
+	$(DEV) $(BIN)/python manage.py load_demo
+
 ## make run: install, migrate, load demo data once, start web + worker + mail catcher.
+## `make run PORT=8123 HOST=0.0.0.0` serves elsewhere; e-mail links follow (unless SITE_URL is set).
+# Ctrl-C reaches make, the recipe's shell and honcho. honcho stops every process and answers
+# 130, a normal end here; the trap keeps the shell waiting for it rather than dying at once,
+# which made make report "Interrupt" (or "Error 130") over the last lines of the worker.
 run: demo
 	@$(DEV) $(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
-	$(DEV) HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start \
-		$$($(DEV) $(BIN)/python manage.py procfile_processes)
+	trap : INT; $(DEV) HOST=$(HOST) PORT=$(PORT) WEB_PORT=$(PORT) $(BIN)/honcho start \
+		$$($(DEV) $(BIN)/python manage.py procfile_processes) || [ $$? -eq 130 ]
 
 ## make test: install the development requirements and run the whole suite.
 test: install-dev

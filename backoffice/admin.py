@@ -16,6 +16,7 @@ from backoffice import permissions
 from backoffice.accounts import service as accounts_service
 from backoffice.accounts.forms import AdminLoginForm
 from backoffice.models import User
+from backoffice.roles import role_label
 from lib.admin import confirm_action
 
 
@@ -37,9 +38,20 @@ BLOCK = AccountChange(accounts_service.block_user, _("Blocked the user."))
 UNBLOCK = AccountChange(accounts_service.unblock_user, _("Unblocked the user."))
 
 
+class RoleFilter(admin.RelatedFieldListFilter):
+    """The user list's group filter, with the role names translated."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(pk, role_label(name)) for pk, name in super().field_choices(field, request, model_admin)]
+
+
 @admin.register(Group)
 class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
-    pass
+    list_display = ["role_name"]
+
+    @display(description=_("name"), ordering="name")
+    def role_name(self, group):
+        return role_label(group.name)
 
 
 class BackofficeUserCreationForm(UserCreationForm):
@@ -61,7 +73,7 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
     change_password_form = AdminPasswordChangeForm
     ordering = ["email"]
     list_display = ["email", "full_name", "state", "is_staff", "date_joined"]
-    list_filter = ["is_active", "is_staff", "is_superuser", "groups"]
+    list_filter = ["is_active", "is_staff", "is_superuser", ("groups", RoleFilter)]
     search_fields = ["email", "full_name"]
     readonly_fields = ["email_verified_at", "blocked_at", "blocked_by", "last_login", "date_joined"]
     fieldsets = (
@@ -76,6 +88,12 @@ class UserAdmin(DjangoUserAdmin, ModelAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
     actions = ["block_users", "unblock_users"]
     actions_detail = ["block_user_detail", "unblock_user_detail"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "groups":
+            field.label_from_instance = lambda group: role_label(group.name)
+        return field
 
     @display(description=_("state"), label={_("blocked"): "danger", _("active"): "success", _("not verified"): "warning"})
     def state(self, user):

@@ -3,6 +3,8 @@
 Created by the data migration 0002_roles, and re-synced after every ``migrate`` or
 ``flush`` by a post_migrate receiver, so a database never lacks them.
 """
+from django.utils.translation import pgettext_lazy
+
 ROLES = {
     "Users": [
         "mailings.add_client", "mailings.change_client", "mailings.delete_client", "mailings.view_client",
@@ -19,6 +21,19 @@ ROLES = {
         "content.add_post", "content.change_post", "content.delete_post", "content.view_post",
     ],
 }
+# The groups are database rows named in English (above); people see these names, translated
+# when shown (admin filters, forms, the group list, the start banner of `make run`).
+ROLE_LABELS = {
+    "Users": pgettext_lazy("role", "Users"),
+    "Managers": pgettext_lazy("role", "Managers"),
+    "Content managers": pgettext_lazy("role", "Content managers"),
+    "superuser": pgettext_lazy("role", "superuser"),  # no group: the demo's administrator
+}
+
+
+def role_label(name):
+    """The translated name of a role group; a group created by hand keeps its own name."""
+    return ROLE_LABELS.get(name, name)
 
 
 def create_all_permissions(apps):

@@ -7,6 +7,7 @@ SQLite, a file-based cache shared by web and worker, django-q2 on the database b
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import StrictEnv, database_from_url, dkim_key, redis_url, secret_key, trusted_proxies
@@ -23,7 +24,10 @@ INSECURE_DEV_KEY = "django-insecure-development-key-change-me"
 SECRET_KEY = secret_key(env, debug=DEBUG, development_key=INSECURE_DEV_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = [origin for origin in env.list("CSRF_TRUSTED_ORIGINS", default=[]) if origin]
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# `make run` serves HOST:PORT; without an explicit SITE_URL, e-mail links point there.
+SERVE_HOST = env.str("HOST", default="127.0.0.1")
+SERVE_PORT = env.int("PORT", default=8000)
+SITE_URL = (env.str("SITE_URL", default="") or f"http://{SERVE_HOST}:{SERVE_PORT}").rstrip("/")
 
 INSTALLED_APPS = [
     "unfold",
@@ -215,6 +219,8 @@ LANGUAGES = [("ru", "Русский"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
+# Corrections to Django's formats per language (config/formats/ru: "27 ноября").
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 # --- Static and media -----------------------------------------------------------------
@@ -277,6 +283,14 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": True,
+    "STYLES": [lambda request: static("backoffice/admin.css")],
+    "SCRIPTS": [
+        lambda request: static("backoffice/ckeditor-file-input.js"),
+        lambda request: static("backoffice/admin-labels.js"),
+    ],
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("site/favicon.svg")},
+    ],
     "ENVIRONMENT": "config.navigation.environment_callback",
     "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
     "SIDEBAR": {

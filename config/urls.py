@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.templatetags.static import static as static_url
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config.health import health
 
@@ -11,6 +13,8 @@ urlpatterns = [
     path("accounts/", include("backoffice.accounts.urls")),
     path("ckeditor5/", include("django_ckeditor_5.urls")),
     path("health/", health, name="health"),
+    # Browsers and feed readers ask for /favicon.ico whatever the page links.
+    path("favicon.ico", RedirectView.as_view(url=static_url("site/favicon.svg"), permanent=True)),
     path("", include("mailings.urls")),
     path("", include("content.urls")),
 ]

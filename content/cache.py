@@ -34,11 +34,10 @@ from django.core.cache import cache as shared_cache
 from django.core.cache.backends.dummy import DummyCache
 from django.db import connection
 from django.utils import timezone
-from django.utils.html import strip_tags
 from django.utils.text import Truncator
 
 from content.models import Post
-from lib.sanitize import sanitize_html
+from lib.sanitize import sanitize_html, text_of
 from mailings.statistics.home import home_figures
 
 HOME_STATS_KEY = "site:home-stats"
@@ -153,7 +152,7 @@ def _card(post):
         "id": post.pk,
         "title": post.title,
         "url": post.get_absolute_url(),
-        "excerpt": Truncator(strip_tags(post.body)).words(EXCERPT_WORDS),
+        "excerpt": Truncator(text_of(post.body)).words(EXCERPT_WORDS),
         "image_url": post.image.url if post.image else "",
         "published_at": post.published_at,
     }

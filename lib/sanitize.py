@@ -4,6 +4,9 @@ CKEditor 5 produces a small, known set of tags; anything else (scripts, event ha
 ``javascript:`` links, foreign styles) is removed, so stored HTML can be rendered as is in
 e-mails and pages. Placeholders such as ``{{ full_name }}`` are plain text and survive.
 """
+import html as html_module
+import re
+
 import nh3
 
 # What the CKEditor 5 toolbar of settings.CKEDITOR_5_CONFIGS can produce, and no more.
@@ -44,3 +47,32 @@ def sanitize_html(html: str) -> str:
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
+
+
+# An image with a source left after sanitising shows something without any text.
+IMAGE_WITH_SOURCE = re.compile(r"<img\b[^>]*\ssrc=")
+# Characters a reader cannot see: str.isspace() misses the zero-width ones.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def has_visible_content(html: str) -> bool:
+    """Whether ``html`` shows anything once sanitised: some visible text, or an image.
+
+    Editors submit "empty" documents such as ``<p>&nbsp;</p>`` or ``<p><br></p>``; whitespace,
+    non-breaking spaces, empty paragraphs and line breaks are not content.
+    """
+    clean = sanitize_html(html)
+    if IMAGE_WITH_SOURCE.search(clean):
+        return True
+    text = html_module.unescape(nh3.clean(clean, tags=set()))
+    return any(not char.isspace() and char not in INVISIBLE for char in text)
+
+
+# Where a block of text ends: removing the tag alone would glue "рассылки.Спрашивайте".
+BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|h[1-6]|li|tr|td|th|blockquote|figcaption|pre)>")
+
+
+def text_of(html: str) -> str:
+    """The visible text of ``html`` on one line: blocks separated by a space, entities decoded."""
+    text = nh3.clean(BLOCK_END.sub(" ", html or ""), tags=set(), clean_content_tags=DROP_WITH_CONTENT)
+    return " ".join(html_module.unescape(text).split())

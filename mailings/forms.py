@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django_ckeditor_5.widgets import CKEditor5Widget
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 
-from lib.sanitize import sanitize_html
+from lib.sanitize import has_visible_content, sanitize_html
 from mailings import importing
 from mailings.models import Client, Mailing, Message
 
@@ -52,7 +52,7 @@ class MessageForm(OwnedForm):
 
     def clean_body(self):
         body = sanitize_html(self.cleaned_data.get("body") or "")
-        if not body.strip():
+        if not has_visible_content(body):
             raise ValidationError(_("Write the text of the message."), code="required")
         return body
 

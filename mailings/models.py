@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice import permissions
 from backoffice.validators import validate_multiline, validate_single_line
+from lib.dates import local_datetime
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -268,7 +269,7 @@ class Attempt(models.Model):
         indexes = [models.Index(fields=["mailing", "-started_at"])]
 
     def __str__(self):
-        return f"{self.mailing} · {self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.mailing} · {local_datetime(self.started_at)}"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -6,10 +6,11 @@ mailings (content managers) get no statistics at all. ``config/dashboard.py`` ha
 result to unfold.
 """
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from lib.dates import local_datetime
 from mailings.models import MailingStatus, Periodicity
 from mailings.statistics import charts, queries
 from mailings.statistics.formatting import rate_text
@@ -59,10 +60,6 @@ def status_cards(by_status):
     return [{"key": key, "title": labels[key], "value": by_status[key]} for key in labels]
 
 
-def local(moment):
-    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "—"
-
-
 def mailing_link(pk, subject):
     url = reverse("admin:mailings_mailing_report", args=[pk])
     return format_html('<a class="text-primary-600" href="{}">#{} {}</a>', url, pk, subject)
@@ -79,7 +76,7 @@ def next_runs_table(rows, sees_all):
     return {
         "headers": headers,
         "rows": [
-            [mailing_link(row["pk"], row["message__subject"]), local(row["next_run_at"]), periodicity_label(row["periodicity"])]
+            [mailing_link(row["pk"], row["message__subject"]), local_datetime(row["next_run_at"]), periodicity_label(row["periodicity"])]
             + ([row["owner__email"]] if sees_all else [])
             for row in rows
         ],
@@ -91,7 +88,7 @@ def failures_table(rows):
         "headers": [_("Time"), _("Recipient"), _("Mailing"), _("Server reply")],
         "rows": [
             [
-                local(row["sent_at"] or row["attempt__started_at"]),
+                local_datetime(row["sent_at"] or row["attempt__started_at"]),
                 row["email"],
                 mailing_link(row["attempt__mailing_id"], row["attempt__mailing__message__subject"]),
                 " ".join(filter(None, [str(row["smtp_code"] or ""), row["smtp_response"]])) or "—",
@@ -120,7 +117,7 @@ def paused_table(rows, sees_all):
         "rows": [
             [mailing_link(row["pk"], row["message__subject"])]
             + ([row["owner__email"]] if sees_all else [])
-            + [local(row["paused_until"]), row["pause_reason"] or "—"]
+            + [local_datetime(row["paused_until"]), row["pause_reason"] or "—"]
             for row in rows
         ],
     }

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
+from backoffice.roles import role_label
 from config.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 
@@ -21,6 +22,6 @@ class Command(BaseCommand):
             "",
             "  " + _("Demo accounts (password for all: %(password)s):") % {"password": DEMO_PASSWORD},
         ]
-        lines += [f"    {email:<24} {role}" for email, role in DEMO_ACCOUNTS]
+        lines += [f"    {email:<24} {role_label(role)}" for email, role in DEMO_ACCOUNTS]
         lines += ["", "  " + _("Ctrl-C stops the web server, the worker and the mail catcher."), ""]
         self.stdout.write("\n".join(lines))
