@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from mailings import scheduling
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 2000

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from mailings import scheduling, sending
 from mailings.models import Attempt, AttemptKind, Mailing
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,7 @@ from django.utils import timezone
 from mailings.statistics import queries as stats
 from mailings.models import AttemptKind, Delivery
 from mailings.models import DeliveryStatus as S
-from mailings.tests.stats_data import (  # noqa: F401  (outcomes is a fixture)
-    add_deliveries, direct_counts, make_attempt, make_mailing, outcomes,
-)
+from mailings.tests.factories import add_deliveries, direct_counts, make_attempt, make_mailing
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +64,7 @@ def test_days_are_moscow_days_not_utc_days(alice):
     yesterday = timezone.localtime(timezone.now(), zone).date() - timedelta(days=1)
     # 00:30 in Moscow is still the previous day in UTC (21:30).
     just_after_midnight = datetime(yesterday.year, yesterday.month, yesterday.day, 0, 30, tzinfo=zone)
-    run = make_attempt(make_mailing(alice), just_after_midnight)
+    run = make_attempt(make_mailing(alice, 0), just_after_midnight)
     add_deliveries(run, S.SENT, 2, sent_at=just_after_midnight)
     daily = {day["day"]: day["sent"] for day in stats.dashboard(alice)["daily"]}
     assert daily[yesterday] == 2
@@ -74,7 +72,7 @@ def test_days_are_moscow_days_not_utc_days(alice):
 
 
 def test_test_sends_and_skipped_or_pending_rows_never_count(alice):
-    mailing = make_mailing(alice)
+    mailing = make_mailing(alice, 0)
     test_send = make_attempt(mailing, timezone.now(), kind=AttemptKind.TEST)
     add_deliveries(test_send, S.SENT, 3, sent_at=timezone.now())
     run = make_attempt(mailing, timezone.now() - timedelta(hours=1))
