@@ -143,8 +143,20 @@ def test_invalidating_a_mailing_refreshes_the_managers_view_too(outcomes, manage
     assert stats.dashboard(manager)["totals"]["sent"] == before + 2
 
 
-def test_invalidating_an_unknown_mailing_is_harmless(alice):
+def test_invalidating_an_unknown_mailing_is_harmless(outcomes, alice, bob, manager):
+    """No owner to find: every user's cached figures survive; the managers' view moves on."""
+    users = (alice, bob, manager)
+    before = [stats.dashboard(user)["totals"]["sent"] for user in users]
+    assert before == [5, 4, 9]
+    add_deliveries(make_attempt(outcomes["newsletter"], timezone.now()), S.SENT, 7, sent_at=timezone.now())
+    add_deliveries(outcomes["bob_run"], S.SENT, 2, sent_at=timezone.now())
+
     stats.invalidate_for_mailing(987654)
+
+    # Alice's and Bob's figures are still the cached ones; the global scope was renewed.
+    assert [stats.dashboard(user)["totals"]["sent"] for user in users] == [5, 4, 18]
+    stats.invalidate_for_mailing(outcomes["newsletter"].pk)
+    assert stats.dashboard(alice)["totals"]["sent"] == 12
 
 
 def test_success_rate_is_sent_among_decided():
@@ -159,7 +171,9 @@ def test_a_report_sums_exactly_the_runs_it_lists(outcomes):
     rows = list(Delivery.objects.filter(attempt__mailing=newsletter).exclude(attempt__kind="test"))
     summary = data["summary"]
     assert {k: summary[k] for k in ("sent", "failed", "unknown", "rate")} == direct_counts(rows)
-    assert summary["runs"] == 3 and summary["total"] == len(rows)
+    # 11 rows of the recent run (test sends excluded), 3 of the old one, 1 of the untimed one.
+    assert len(rows) == 15
+    assert summary["runs"] == 3 and summary["total"] == 15
     by_run = {row["pk"]: row for row in data["attempts"]["rows"]}
     assert outcomes["test_send"].pk not in by_run
     for attempt in (outcomes["recent"], outcomes["old"], outcomes["untimed"]):
