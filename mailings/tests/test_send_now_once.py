@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from mailings import scheduling, tasks
 from mailings.models import Attempt, AttemptKind
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "sync_queue")]
 

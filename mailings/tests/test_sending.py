@@ -11,7 +11,7 @@ from django.utils import timezone
 from backoffice.accounts.service import block_user
 from mailings import scheduling, sending, tasks
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, MailingStatus
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 

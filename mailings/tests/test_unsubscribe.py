@@ -7,7 +7,7 @@ from django.utils import timezone
 from mailings import scheduling, sending
 from mailings.models import Client, Delivery, DeliveryStatus
 from mailings.rendering import unsubscribe_token
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.django_db
 
