@@ -25,7 +25,7 @@ from django.utils import timezone
 from lib.smtp_server import GARBAGE, Behaviour
 from mailings import scheduling, sending
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("english")]
 
