@@ -102,15 +102,17 @@ def worker(mailing_id, port):
     from django.conf import settings
     from django.utils import timezone
 
-    from mailings import scheduling, sending
+    from mailings import services
+    from mailings.delivery import loop
+    from mailings.runs import claim
 
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.MAILING_RATE_LIMIT = 0
     rss_before = peak_rss_kb()
     started = time.perf_counter()
-    scheduling.mailing_saved(mailing=__import__("mailings.models").models.Mailing.objects.get(pk=mailing_id))
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
-    attempt = sending.deliver(attempt)
+    services.mailing_saved(mailing=__import__("mailings.models").models.Mailing.objects.get(pk=mailing_id))
+    attempt = claim.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
+    attempt = loop.deliver(attempt)
     elapsed = time.perf_counter() - started
     print(json.dumps({
         "sent": attempt.sent, "failed": attempt.failed, "status": attempt.status, "seconds": elapsed,

@@ -5,7 +5,9 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
-from mailings import scheduling, sending, tasks
+from mailings import dispatch, schedule, services, tasks
+from mailings.delivery import loop
+from mailings.runs import claim
 from mailings.models import Attempt, Mailing, MailingStatus
 from mailings.tests.conftest import make_mailing
 
@@ -23,7 +25,7 @@ def runs(mailing, count):
     """The first ``count`` run times, following next_run_after from the first send."""
     times = [mailing.start_at]
     while len(times) < count:
-        following = scheduling.next_run_after(mailing, times[-1])
+        following = schedule.next_run_after(mailing, times[-1])
         if following is None:
             break
         times.append(following)
@@ -88,14 +90,14 @@ def test_no_run_starts_after_the_end(alice):
 def test_a_once_mailing_has_one_run(alice):
     mailing = make_mailing(alice, 0, start_at=at(MOSCOW, 2027, 1, 1, 9, 0))
 
-    assert scheduling.next_run_after(mailing, mailing.start_at) is None
-    assert scheduling.next_run_after(mailing, mailing.start_at - datetime.timedelta(seconds=1)) == mailing.start_at
+    assert schedule.next_run_after(mailing, mailing.start_at) is None
+    assert schedule.next_run_after(mailing, mailing.start_at - datetime.timedelta(seconds=1)) == mailing.start_at
 
 
 def test_next_run_after_a_long_time_is_found_without_walking_every_period(alice):
     mailing = make_mailing(alice, 0, start_at=at(MOSCOW, 2020, 1, 1, 9, 0), periodicity="daily")
 
-    following = scheduling.next_run_after(mailing, at(MOSCOW, 2026, 6, 15, 12, 0))
+    following = schedule.next_run_after(mailing, at(MOSCOW, 2026, 6, 15, 12, 0))
 
     assert local([following], MOSCOW) == ["2026-06-16 09:00"]
 
@@ -103,7 +105,7 @@ def test_next_run_after_a_long_time_is_found_without_walking_every_period(alice)
 def test_a_periodic_mailing_runs_each_period_until_its_end_then_completes(alice, smtp_server):
     start = at(MOSCOW, 2027, 3, 1, 9, 0)
     mailing = make_mailing(alice, 2, start_at=start, periodicity="weekly", end_at=start + datetime.timedelta(days=15))
-    scheduling.mailing_saved(mailing=mailing, now=start - datetime.timedelta(days=1))
+    services.mailing_saved(mailing=mailing, now=start - datetime.timedelta(days=1))
     mailing.refresh_from_db()
     assert mailing.status == MailingStatus.CREATED
 
@@ -111,10 +113,10 @@ def test_a_periodic_mailing_runs_each_period_until_its_end_then_completes(alice,
     now = start - datetime.timedelta(days=1)
     while now < start + datetime.timedelta(days=30):
         now += datetime.timedelta(hours=6)
-        attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now)
+        attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=now)
         if attempt:
             seen.append(attempt.scheduled_for)
-            sending.deliver(attempt, now=lambda: now)
+            loop.deliver(attempt, now=lambda: now)
             mailing.refresh_from_db()
             assert mailing.status in (MailingStatus.RUNNING, MailingStatus.COMPLETED)
 
@@ -127,14 +129,14 @@ def test_a_periodic_mailing_runs_each_period_until_its_end_then_completes(alice,
 def test_runs_missed_while_no_worker_ran_are_caught_up_once(alice, smtp_server):
     start = at(MOSCOW, 2027, 5, 1, 9, 0)
     mailing = make_mailing(alice, 1, start_at=start, periodicity="daily")
-    scheduling.mailing_saved(mailing=mailing, now=start - datetime.timedelta(hours=1))
+    services.mailing_saved(mailing=mailing, now=start - datetime.timedelta(hours=1))
     back_up = start + datetime.timedelta(days=5, hours=3)  # five runs were missed
 
     attempts = []
     for minutes in range(0, 60, 10):
-        attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=back_up + datetime.timedelta(minutes=minutes))
+        attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=back_up + datetime.timedelta(minutes=minutes))
         if attempt:
-            attempts.append(sending.deliver(attempt))
+            attempts.append(loop.deliver(attempt))
 
     assert len(attempts) == 1 and len(smtp_server.messages) == 1
     mailing.refresh_from_db()
@@ -145,7 +147,7 @@ def test_a_new_mailing_due_now_is_sent_when_saved(alice, smtp_server, sync_queue
     mailing = make_mailing(alice, 2)
 
     with django_capture_on_commit_callbacks(execute=True):
-        scheduling.mailing_saved(mailing=mailing)
+        services.mailing_saved(mailing=mailing)
 
     assert len(smtp_server.messages) == 2
     mailing.refresh_from_db()
@@ -156,7 +158,7 @@ def test_a_future_mailing_is_not_sent_when_saved(alice, smtp_server, sync_queue,
     mailing = make_mailing(alice, 2, start_at=timezone.now() + datetime.timedelta(hours=1))
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        scheduling.mailing_saved(mailing=mailing)
+        services.mailing_saved(mailing=mailing)
 
     assert callbacks == [] and smtp_server.messages == []
     mailing.refresh_from_db()
@@ -168,9 +170,9 @@ def test_the_dispatcher_waits_for_a_run_due_before_the_next_tick(alice, monkeypa
     soon = make_mailing(alice, 1, start_at=now[0] + datetime.timedelta(seconds=20))
     later = make_mailing(alice, 1, start_at=now[0] + datetime.timedelta(minutes=5), domain="later.example.org")
     for mailing in (soon, later):
-        scheduling.mailing_saved(mailing=mailing, now=now[0])
+        services.mailing_saved(mailing=mailing, now=now[0])
     queued = []
-    monkeypatch.setattr(scheduling, "enqueue", lambda func, *args: queued.append((func, args, now[0])))
+    monkeypatch.setattr(dispatch, "enqueue", lambda func, *args: queued.append((func, args, now[0])))
 
     def sleep(seconds):
         now[0] += datetime.timedelta(seconds=seconds)
@@ -203,9 +205,9 @@ def test_django_q_schedules_drive_the_dispatcher(alice, smtp_server, sync_queue)
     from django_q.models import Schedule
     from django_q.scheduler import scheduler
 
-    scheduling.ensure_schedules(now=timezone.now() - datetime.timedelta(minutes=2))
-    scheduling.ensure_schedules(now=timezone.now() - datetime.timedelta(minutes=2))  # idempotent
-    assert Schedule.objects.filter(func=scheduling.DISPATCH_TASK).count() == 2
+    dispatch.ensure_schedules(now=timezone.now() - datetime.timedelta(minutes=2))
+    dispatch.ensure_schedules(now=timezone.now() - datetime.timedelta(minutes=2))  # idempotent
+    assert Schedule.objects.filter(func=dispatch.DISPATCH_TASK).count() == 2
     mailing = make_mailing(alice, 2)
     Mailing.objects.filter(pk=mailing.pk).update(next_run_at=mailing.start_at)
 
@@ -213,20 +215,20 @@ def test_django_q_schedules_drive_the_dispatcher(alice, smtp_server, sync_queue)
 
     assert len(smtp_server.messages) == 2
     assert Attempt.objects.filter(mailing=mailing).count() == 1
-    assert all(s.next_run > timezone.now() for s in Schedule.objects.filter(func=scheduling.DISPATCH_TASK))
+    assert all(s.next_run > timezone.now() for s in Schedule.objects.filter(func=dispatch.DISPATCH_TASK))
 
 
 def test_changing_a_completed_mailing_to_run_again_reopens_it(alice, smtp_server):
     start = timezone.now() - datetime.timedelta(minutes=1)
     mailing = make_mailing(alice, 1, start_at=start)
-    scheduling.mailing_saved(mailing=mailing, now=start)
-    sending.deliver(scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
+    services.mailing_saved(mailing=mailing, now=start)
+    loop.deliver(claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
     mailing.refresh_from_db()
     assert mailing.status == MailingStatus.COMPLETED
 
     mailing.periodicity = "daily"
     mailing.save()
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
 
     mailing.refresh_from_db()
     assert mailing.status == MailingStatus.RUNNING
@@ -240,7 +242,7 @@ def test_mailings_that_never_went_through_the_admin_are_scheduled_by_the_dispatc
     assert due.next_run_at is None and future.next_run_at is None
     queued = []
 
-    scheduling.dispatch(now=timezone.now(), enqueue_run=queued.append, enqueue_resume=queued.append)
+    dispatch.dispatch(now=timezone.now(), enqueue_run=queued.append, enqueue_resume=queued.append)
 
     assert queued == [due.pk]
     future.refresh_from_db()

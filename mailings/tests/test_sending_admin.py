@@ -6,7 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from mailings import scheduling, sending
+from mailings import services
+from mailings.delivery import loop
+from mailings.runs import claim
 from mailings.models import Attempt, AttemptKind, Mailing
 from mailings.tests.conftest import make_mailing
 
@@ -25,7 +27,7 @@ def action_url(mailing, name):
 @pytest.fixture
 def future_mailing(alice):
     mailing = make_mailing(alice, 3, start_at=timezone.now() + datetime.timedelta(days=2))
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
     return mailing
 
 
@@ -72,8 +74,8 @@ def test_send_a_test_to_me_goes_to_the_person_asking(client, alice, future_maili
 def test_retry_failed_recipients_button(client, alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
     smtp_server.behaviour.reject_rcpt = {"c00001@example.org": "550 No such user"}
     mailing = make_mailing(alice, 2)
-    scheduling.mailing_saved(mailing=mailing)
-    sending.deliver(scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
+    services.mailing_saved(mailing=mailing)
+    loop.deliver(claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
     smtp_server.reset()
 
     browser = logged_in(client, alice)
@@ -107,8 +109,8 @@ def test_a_manager_oversees_but_does_not_send(client, manager, future_mailing, s
 def test_the_attempt_page_shows_progress_and_each_delivery_with_the_servers_reply(client, alice, smtp_server):
     smtp_server.behaviour.reject_rcpt = {"c00002@example.org": "550 5.1.1 Mailbox unavailable"}
     mailing = make_mailing(alice, 3)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = sending.deliver(scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
+    services.mailing_saved(mailing=mailing)
+    attempt = loop.deliver(claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
 
     response = logged_in(client, alice).get(reverse("admin:mailings_attempt_change", args=[attempt.pk]))
 
@@ -120,8 +122,8 @@ def test_the_attempt_page_shows_progress_and_each_delivery_with_the_servers_repl
 
 def test_live_progress_is_served_as_json_to_its_owner_only(client, alice, bob, smtp_server):
     mailing = make_mailing(alice, 2)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = sending.deliver(scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
+    services.mailing_saved(mailing=mailing)
+    attempt = loop.deliver(claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
     url = reverse("admin:mailings_attempt_progress", args=[attempt.pk])
 
     figures = logged_in(client, alice).get(url).json()
