@@ -1,14 +1,16 @@
 """When mailings run: periodicity, DST, end dates, catch-up, status; the clock is passed in."""
 import datetime
+import json
 import zoneinfo
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from mailings import dispatch, schedule, services, tasks
 from mailings.delivery import loop
+from mailings.models import Attempt, Client, Mailing, MailingStatus, Message
 from mailings.runs import claim
-from mailings.models import Attempt, Mailing, MailingStatus
 from mailings.tests.conftest import make_mailing
 
 pytestmark = pytest.mark.django_db
@@ -235,11 +237,12 @@ def test_changing_a_completed_mailing_to_run_again_reopens_it(alice, smtp_server
     assert mailing.next_run_at == start + datetime.timedelta(days=1)
 
 
-def test_mailings_that_never_went_through_the_admin_are_scheduled_by_the_dispatcher(alice, smtp_server):
-    """Demo fixtures, a shell or an import create mailings without next_run_at: they still go."""
+def test_mailings_that_never_went_through_the_admin_are_scheduled_when_saved(alice, smtp_server):
+    """Demo fixtures, a shell or an import create mailings outside the admin: saving schedules
+    them (mailings.services.on_mailing_saved), and the dispatcher finds the due one."""
     due = make_mailing(alice, 1)
     future = make_mailing(alice, 1, start_at=timezone.now() + datetime.timedelta(days=1), domain="f.example.org")
-    assert due.next_run_at is None and future.next_run_at is None
+    assert (due.next_run_at, future.next_run_at) == (due.start_at, future.start_at)
     queued = []
 
     dispatch.dispatch(now=timezone.now(), enqueue_run=queued.append, enqueue_resume=queued.append)
@@ -247,3 +250,54 @@ def test_mailings_that_never_went_through_the_admin_are_scheduled_by_the_dispatc
     assert queued == [due.pk]
     future.refresh_from_db()
     assert future.next_run_at == future.start_at
+
+
+def test_a_mailing_created_in_a_shell_starts_once_its_clients_are_added(
+    alice, smtp_server, sync_queue, django_capture_on_commit_callbacks
+):
+    message = Message.objects.create(owner=alice, subject="Hi", body="<p>Hi</p>")
+    reader = Client.objects.create(owner=alice, email="reader@example.org")
+    later_at = timezone.now() + datetime.timedelta(days=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        due = Mailing.objects.create(owner=alice, message=message, start_at=timezone.now())
+        later = Mailing.objects.create(owner=alice, message=message, start_at=later_at)
+    assert smtp_server.messages == []  # a run to nobody would be wasted: it waits for its clients
+    assert due.next_run_at == due.start_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        due.clients.add(reader)
+        later.clients.add(reader)
+
+    assert smtp_server.recipients() == ["reader@example.org"]
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert (due.status, due.next_run_at) == (MailingStatus.COMPLETED, None)
+    assert (later.status, later.next_run_at) == (MailingStatus.CREATED, later_at)
+
+
+def test_a_mailing_loaded_by_loaddata_is_scheduled_and_a_due_one_starts(
+    alice, smtp_server, sync_queue, django_capture_on_commit_callbacks, tmp_path
+):
+    message = Message.objects.create(owner=alice, subject="Hi", body="<p>Hi</p>")
+    reader = Client.objects.create(owner=alice, email="reader@example.org")
+    start = {"due": timezone.now() - datetime.timedelta(minutes=5), "later": timezone.now() + datetime.timedelta(days=1)}
+    rows = [
+        {"model": "mailings.mailing", "pk": pk, "fields": {
+            "created_at": start["due"].isoformat(), "updated_at": start["due"].isoformat(),
+            "owner": alice.pk, "message": message.pk, "start_at": start[name].isoformat(),
+            "periodicity": "once", "status": "created", "is_enabled": True, "next_run_at": None,
+            "clients": [reader.pk],
+        }}
+        for pk, name in ((9001, "due"), (9002, "later"))
+    ]
+    fixture = tmp_path / "mailings.json"
+    fixture.write_text(json.dumps(rows))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("loaddata", str(fixture), verbosity=0)
+
+    assert smtp_server.recipients() == ["reader@example.org"]
+    assert Mailing.objects.get(pk=9001).status == MailingStatus.COMPLETED
+    later = Mailing.objects.get(pk=9002)
+    assert (later.status, later.next_run_at) == (MailingStatus.CREATED, start["later"])
