@@ -136,6 +136,8 @@ def test_saving_in_the_admin_schedules_the_mailing(alice, rf):
     from django.contrib.admin.sites import site
 
     mailing = make_mailing(alice, 1, start_at=timezone.now() + datetime.timedelta(hours=3))
+    Mailing.objects.filter(pk=mailing.pk).update(next_run_at=None)  # unscheduled, bypassing signals
+    mailing.refresh_from_db()
     assert mailing.next_run_at is None
     model_admin = site._registry[Mailing]
     request = rf.post("/")
@@ -143,6 +145,7 @@ def test_saving_in_the_admin_schedules_the_mailing(alice, rf):
     form = model_admin.get_form(request, mailing)(instance=mailing)
     form.save_m2m = lambda: None
 
+    model_admin.save_model(request, mailing, form, change=True)
     model_admin.save_related(request, form, formsets=[], change=True)
 
     mailing.refresh_from_db()
