@@ -15,10 +15,10 @@ from django.utils import timezone
 from backoffice.accounts.forms import RegistrationForm
 from mailings import services
 from mailings.delivery import loop
-from mailings.runs import claim
 from mailings.forms import ClientForm, MessageForm
 from mailings.importing import import_clients
 from mailings.models import Client, Mailing, Message
+from mailings.runs import claim
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 

@@ -25,8 +25,8 @@ from django.utils import timezone
 from lib.smtp_server import GARBAGE, Behaviour
 from mailings import services
 from mailings.delivery import loop
-from mailings.runs import claim
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
+from mailings.runs import claim
 from mailings.tests.conftest import make_mailing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("english")]

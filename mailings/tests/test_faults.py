@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from mailings import dispatch, services
 from mailings.delivery import loop
-from mailings.runs import claim
 from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
+from mailings.runs import claim
 from mailings.tests.conftest import make_mailing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("english")]

@@ -13,8 +13,8 @@ from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from mailings import services, tasks
-from mailings.runs import claim
 from mailings.models import Attempt, AttemptKind
+from mailings.runs import claim
 from mailings.tests.conftest import make_mailing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "sync_queue")]

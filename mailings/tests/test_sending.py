@@ -11,8 +11,8 @@ from django.utils import timezone
 from backoffice.accounts.service import block_user
 from mailings import dispatch, services, tasks
 from mailings.delivery import loop, progress
-from mailings.runs import claim
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, MailingStatus
+from mailings.runs import claim
 from mailings.tests.conftest import make_mailing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]

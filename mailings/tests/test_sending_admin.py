@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from mailings import services
 from mailings.delivery import loop
-from mailings.runs import claim
 from mailings.models import Attempt, AttemptKind, Mailing
+from mailings.runs import claim
 from mailings.tests.conftest import make_mailing
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from mailings import services
 from mailings.delivery import loop
-from mailings.runs import claim
 from mailings.models import Client, Delivery, DeliveryStatus
 from mailings.rendering import unsubscribe_token
+from mailings.runs import claim
 from mailings.tests.conftest import make_mailing
 
 pytestmark = pytest.mark.django_db
