@@ -5,7 +5,7 @@
 
 For each size it creates a mailing with that many clients in a fresh database (a temporary
 SQLite file unless DATABASE_URL is set), then a separate worker process claims the run and
-delivers it through ``mailings.sending`` (the worker's code path) to a fast local sink:
+delivers it through ``mailings.delivery`` (the worker's code path) to a fast local sink:
 postfix's ``smtp-sink`` when installed, else aiosmtpd. The reference, measured in the same
 run against the same sink, is plain ``smtplib`` sending the same number of pre-built
 messages over one connection. The worker's peak memory (max RSS) is printed per size:
