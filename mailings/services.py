@@ -53,9 +53,10 @@ def start_if_due(mailing, now):
 def on_mailing_saved(sender, instance, created, raw, update_fields, **kwargs):
     """``post_save`` of a Mailing: every full save reschedules it.
 
-    A mailing just created (not by ``loaddata``, which adds its clients in the same save)
-    gets its schedule but is not started yet: its clients come after it, and its first run
-    starts when they are added (``on_clients_changed``) or at the dispatcher's next tick.
+    A mailing just created gets its schedule but is not started yet: its clients are added
+    after it (in autocommit, after its commit), so its due run is queued when they are added
+    (``on_clients_changed``) or found at the dispatcher's next tick. ``loaddata`` adds them
+    inside its own transaction, so a loaded mailing is queued on its commit.
     """
     if update_fields is not None:
         return
