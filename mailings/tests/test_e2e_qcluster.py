@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from mailings import scheduling
+from mailings import dispatch, services
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
 from mailings.tests.factories import make_mailing
 
@@ -175,7 +175,7 @@ def clusters(smtp_server, tmp_path):
 def test_two_workers_a_kill_and_a_restart_send_each_recipient_one_copy(clusters, smtp_server, django_user_model):
     owner = django_user_model.objects.create_user(email="erik@example.com", password="x-long-password-1",
                                                   is_staff=True, email_verified_at=timezone.now())
-    scheduling.ensure_schedules(now=timezone.now() - datetime.timedelta(minutes=2))
+    dispatch.ensure_schedules(now=timezone.now() - datetime.timedelta(minutes=2))
     deadline = time.monotonic() + 85
     for cluster in clusters:
         cluster.start()
@@ -187,8 +187,8 @@ def test_two_workers_a_kill_and_a_restart_send_each_recipient_one_copy(clusters,
     # A future one, beyond the save-time look-ahead: only the scheduler can start it.
     later = make_mailing(owner, 3, start_at=timezone.now() + datetime.timedelta(seconds=40), domain="later.example.org")
     saved_at = time.monotonic()
-    scheduling.mailing_saved(mailing=big)
-    scheduling.mailing_saved(mailing=later)
+    services.mailing_saved(mailing=big)
+    services.mailing_saved(mailing=later)
     wait_until(lambda: smtp_server.messages, deadline, "the first message")
     assert time.monotonic() - saved_at <= 5, "a due mailing must start within 5 s of its save"
 
