@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from mailings import audience
 from mailings.models import (
     Attempt,
     AttemptKind,
@@ -371,12 +372,8 @@ def _client_select(attempt_id):
 
 
 def _populate_from_mailing(attempt):
-    through = Mailing.clients.through._meta.db_table
-    sql = (
-        f"{_client_select(attempt.pk)} JOIN {through} mc ON mc.client_id = c.id "
-        "WHERE mc.mailing_id = %s"
-    )
-    _insert_deliveries(attempt, sql, [attempt.mailing_id])
+    attempt.recipients = audience.insert_recipients(attempt)
+    attempt.save(update_fields=["recipients"])
 
 
 def _populate_from_failures(attempt, previous):

@@ -6,13 +6,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from mailings.models import Client
+from mailings import audience
+from mailings.models import Client, SuppressionReason
 from mailings.rendering import client_id_from_token
 from mailings.signals import figures_changed
 
 
 def unsubscribe_client(client, *, now):
-    """Mark the client unsubscribed (idempotent); later runs skip them."""
+    """Mark the client unsubscribed and suppress the address (idempotent); later runs skip them.
+
+    The suppression is what outlives the client row: deleted and imported again, the address
+    is still skipped.
+    """
+    audience.suppress(client.owner_id, client.email, SuppressionReason.UNSUBSCRIBED)
     if client.unsubscribed_at is None:
         Client.objects.filter(pk=client.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
         client.unsubscribed_at = now
