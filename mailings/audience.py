@@ -12,7 +12,11 @@ Nothing passes through Python: the run's Delivery rows are written with one
 INSERT … SELECT, so a list that grew since the mailing was saved is mailed in full and a
 million recipients cost no memory.
 """
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
+
+from mailings.importing import read_rows
 
 from mailings.models import Client, Delivery, DeliveryStatus, Mailing, Suppression, SuppressionReason
 
@@ -92,3 +96,35 @@ def suppress(owner_id, email, reason):
             )
     except IntegrityError:
         pass  # someone added it at the same moment: it is there, which is all we want
+
+
+def import_suppressions(owner, file, reason, batch_size=2000):
+    """Suppress every valid address of a CSV/XLSX file; returns (added, invalid rows).
+
+    Reads the file as the client import does (mailings.importing.read_rows); addresses
+    already suppressed keep their entry and reason.
+    """
+    rows, _encoding = read_rows(file)
+    added = invalid = 0
+    batch = set()
+    with transaction.atomic():
+        for _line, values in rows:
+            email = Client.normalize_email(values.get("email"))
+            try:
+                validate_email(email)
+            except ValidationError:
+                invalid += 1
+                continue
+            batch.add(email)
+            if len(batch) >= batch_size:
+                added += _suppress_batch(owner, batch, reason)
+                batch = set()
+        added += _suppress_batch(owner, batch, reason)
+    return added, invalid
+
+
+def _suppress_batch(owner, emails, reason):
+    known = set(Suppression.objects.filter(owner=owner, email__in=emails).values_list("email", flat=True))
+    new = [Suppression(owner=owner, email=email, reason=reason) for email in emails - known]
+    Suppression.objects.bulk_create(new)
+    return len(new)
