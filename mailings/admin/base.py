@@ -74,10 +74,13 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         rows = self.object_list.order_by()
+        if connections[rows.db].vendor != "postgresql":
+            return rows.count()  # SQLite: a development database, counted as Django does
+        # Always the same two queries (a bounded count and the planner's estimate), so the
+        # page costs as many queries whatever the number of rows.
+        estimate = _planner_estimate(rows)
         counted = rows[: self.EXACT_UP_TO + 1].count()
-        if counted <= self.EXACT_UP_TO or connections[rows.db].vendor != "postgresql":
-            return counted if counted <= self.EXACT_UP_TO else rows.count()
-        return max(self.EXACT_UP_TO + 1, _planner_estimate(rows))
+        return counted if counted <= self.EXACT_UP_TO else max(self.EXACT_UP_TO + 1, estimate)
 
 
 def _planner_estimate(queryset):
