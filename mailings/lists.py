@@ -7,6 +7,7 @@ Only the list owner's clients join a list, whoever asks.
 import csv
 
 from django.db import connection
+from django.db.models import F
 
 from mailings.models import Client, ClientList
 from mailings.spreadsheets import escape_formula
@@ -19,7 +20,7 @@ def _members_table():
 
 
 def _ids_sql(clients, client_list):
-    ids = clients.filter(owner_id=client_list.owner_id).order_by().values("pk")
+    ids = clients.filter(owner_id=client_list.owner_id).order_by().values(member_id=F("pk"))
     return ids.query.sql_with_params()
 
 
@@ -27,10 +28,9 @@ def add_to_list(clients, client_list):
     """Add the clients of ``clients`` (a queryset) to ``client_list``; returns how many joined."""
     select, params = _ids_sql(clients, client_list)
     table = _members_table()
-    # The subquery's one column is the client id, named "id" by both PostgreSQL and SQLite.
     sql = (
-        f"INSERT INTO {table} (client_id, clientlist_id) SELECT q.id, %s FROM ({select}) q "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.client_id = q.id AND m.clientlist_id = %s)"
+        f"INSERT INTO {table} (client_id, clientlist_id) SELECT q.member_id, %s FROM ({select}) q "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.client_id = q.member_id AND m.clientlist_id = %s)"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [client_list.pk, *params, client_list.pk])
