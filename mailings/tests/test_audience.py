@@ -148,3 +148,15 @@ def test_skipped_recipients_are_never_sent(alice, smtp_server, settings):
 
     assert [m.rcpt_tos for m in smtp_server.messages] == [["here@example.org"]]
     assert Delivery.objects.get(attempt=attempt, email="gone@example.org").status == DeliveryStatus.SKIPPED
+
+
+def test_the_demo_data_has_lists_a_suppression_and_a_subscription_form():
+    from django.core.management import call_command
+
+    call_command("load_demo")
+
+    regulars = ClientList.objects.get(name="Постоянные покупатели")
+    assert regulars.clients.count() == 3
+    assert ClientList.objects.filter(subscription_enabled=True).exists()
+    assert Suppression.objects.filter(reason=SuppressionReason.BOUNCED).exists()
+    assert HttpClient().get(reverse("subscribe", args=["demo-news-Zr8pW4"])).status_code == 200
