@@ -91,8 +91,9 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
     list_display = ["email", "full_name", "subscribed", "created_at"]
     search_fields = ["email", "full_name"]
     list_filter = [ListFilter, UnsubscribedFilter, SuppressedFilter, "created_at"]
+    # No date_hierarchy: its two queries (MIN/MAX and DISTINCT day) read every matching row,
+    # a million for a big list; the created_at filter does the same job at the cost of a page.
     actions = ["add_to_list", "remove_from_list", "create_mailing"]
-    date_hierarchy = "created_at"
     readonly_fields = ["unsubscribed_at", "created_at", "updated_at"]
     fields = ["email", "full_name", "comment", "lists", "unsubscribed_at", "created_at", "updated_at"]
 
