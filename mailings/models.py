@@ -431,8 +431,9 @@ class Delivery(models.Model):
     smtp_code = models.PositiveSmallIntegerField(_("SMTP code"), null=True, blank=True)
     smtp_response = models.TextField(_("SMTP response"), blank=True)
     tries = models.PositiveSmallIntegerField(_("tries"), default=0)
+    # db_default: the INSERT … SELECTs that write deliveries without a reason (retries) need none.
     skip_reason = models.CharField(
-        _("why skipped"), max_length=12, blank=True, choices=SuppressionReason.choices,
+        _("why skipped"), max_length=12, blank=True, default="", db_default="", choices=SuppressionReason.choices,
         help_text=_("Set on a skipped recipient: unsubscribed, or on the suppression list and why."),
     )
     sent_at = models.DateTimeField(_("time"), null=True, blank=True)
