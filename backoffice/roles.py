@@ -1,4 +1,4 @@
-"""The three role groups and their permissions (design §3).
+"""The three role groups and their permissions.
 
 Created by the data migration 0002_roles, and re-synced after every ``migrate`` or
 ``flush`` by a post_migrate receiver, so a database never lacks them.

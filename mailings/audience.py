@@ -1,4 +1,4 @@
-"""Who a mailing reaches: resolved in SQL when a run starts (design §6a).
+"""Who a mailing reaches: resolved in SQL when a run starts.
 
 A mailing reaches its ``lists`` and its explicit ``clients``, or, with ``all_clients``, every
 client of its owner. Each address once: a client is taken once however many of the

@@ -1,4 +1,4 @@
-"""Public subscription to a list, double opt-in (design §6a).
+"""Public subscription to a list, double opt-in.
 
 A request on a list's public form (``/subscribe/<token>/``) records a ``Subscription`` and
 queues a confirmation mail; nobody joins the list, nor is mailed, before the link in that
