@@ -54,13 +54,13 @@ def grouped_rows(deliveries):
     )
 
 
-def insert_counts(rows):
+def insert_counts(rows, table=DeliveryStat):
     """INSERT ... SELECT of a query whose columns are KEY + a count: one statement, no row
     crosses to Python."""
     sql, params = rows.query.sql_with_params()
     columns = ", ".join(connection.ops.quote_name(c) for c in (*KEY, "count"))
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {DeliveryStat._meta.db_table} ({columns}) {sql}", params)
+        cursor.execute(f"INSERT INTO {table._meta.db_table} ({columns}) {sql}", params)
 
 
 def counted_runs():
