@@ -40,6 +40,7 @@ from backoffice import permissions
 from mailings.models import (
     Attempt,
     AttemptKind,
+    CompactedDeliveries,
     Delivery,
     DeliveryStat,
     DeliveryStatus,
@@ -334,7 +335,10 @@ FAILURE_FIELDS = (
 def report_summary(mailing, filters, runs):
     stats = filters.apply(DeliveryStat.objects.filter(attempt__mailing=mailing), prefix="attempt__")
     counts = stats.aggregate(total=total_count(), **outcome_counts())
-    return {**with_rate(counts), "total": counts["total"], "runs": runs}
+    compacted = filters.apply(
+        CompactedDeliveries.objects.filter(attempt__mailing=mailing), prefix="attempt__"
+    ).aggregate(n=total_count())["n"]
+    return {**with_rate(counts), "total": counts["total"], "runs": runs, "compacted": compacted}
 
 
 def page_of(queryset, number, fields, shape=dict):
