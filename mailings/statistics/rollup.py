@@ -38,6 +38,7 @@ from mailings.models import (
 
 FINISHED = (AttemptStatus.SUCCESS, AttemptStatus.FAILURE)
 KEY = ("attempt_id", "day", "status", "smtp_code")
+RUNS_PER_STATEMENT = 5000
 
 
 def local_day(moment_expression):
@@ -97,10 +98,12 @@ def roll_up_finished_runs(top):
     finished = list(
         counted_runs().filter(status__in=FINISHED, rollup__isnull=True).values_list("pk", flat=True)
     )
-    if not finished:
-        return
-    count_runs_afresh(finished, Delivery.objects.filter(attempt_id__in=finished, pk__lte=top))
-    RolledUpRun.objects.bulk_create([RolledUpRun(attempt_id=pk) for pk in finished])
+    # In chunks: after an upgrade or a rebuild every run is new, and a statement's parameters
+    # are limited (32,766 on SQLite).
+    for start in range(0, len(finished), RUNS_PER_STATEMENT):
+        chunk = finished[start:start + RUNS_PER_STATEMENT]
+        count_runs_afresh(chunk, Delivery.objects.filter(attempt_id__in=chunk, pk__lte=top))
+        RolledUpRun.objects.bulk_create([RolledUpRun(attempt_id=pk) for pk in chunk])
 
 
 def recount_open_runs():
@@ -110,7 +113,6 @@ def recount_open_runs():
     )
     if open_runs:
         count_runs_afresh(open_runs, Delivery.objects.filter(attempt_id__in=open_runs))
-    # Counts of runs that left this state for good are replaced in roll_up_finished_runs.
 
 
 def count_runs_afresh(run_ids, deliveries):
