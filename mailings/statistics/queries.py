@@ -206,9 +206,25 @@ def next_runs(mailings, limit=LIST_LIMIT):
     return list(rows[:limit])
 
 
-def last_failures(deliveries, limit=LIST_LIMIT):
+def runs_with_last_failures(stats, limit=LIST_LIMIT):
+    """The newest runs that hold the last ``limit`` failures, found in the counts: scanning
+    Delivery rows backwards for one user's failures would cross everyone else's rows."""
+    runs = (
+        stats.filter(status__in=FAILED).values("attempt_id").annotate(n=Sum("count"))
+        .order_by("-attempt_id")
+    )
+    chosen, covered = [], 0
+    for row in runs[:limit]:  # each run holds one failure at least
+        chosen.append(row["attempt_id"])
+        covered += row["n"]
+        if covered >= limit:
+            break
+    return chosen
+
+
+def last_failures(stats, deliveries, limit=LIST_LIMIT):
     rows = (
-        deliveries.filter(status__in=FAILED)
+        deliveries.filter(attempt_id__in=runs_with_last_failures(stats, limit), status__in=FAILED)
         .order_by("-pk")
         .values(
             "pk", "email", "status", "smtp_code", "smtp_response", "sent_at",
@@ -266,7 +282,7 @@ def compute_dashboard(user, now, today, sees_all):
         "daily": daily,
         "totals": sum_outcomes(daily),
         "next_runs": next_runs(mailings),
-        "last_failures": last_failures(counted_deliveries(user)),
+        "last_failures": last_failures(stats, counted_deliveries(user)),
         "paused": paused_mailings(mailings, now),
     }
     if sees_all:
