@@ -2,7 +2,7 @@
 """Retention compaction of millions of old rows while a mailing is being sent.
 
     .venv/bin/python bench/generate_stats_data.py --per-run 1000   # once: 10,000,000 deliveries
-    .venv/bin/python bench/retention.py [--days 30] [--recipients 20000]
+    .venv/bin/python bench/retention.py [--days 30] [--recipients 20000] [--rest 9] [--budget SECONDS]
 
 Against the statistics bench database (``BENCH_DATABASE_URL``, runs spread over 60 days):
 
@@ -16,6 +16,10 @@ Against the statistics bench database (``BENCH_DATABASE_URL``, runs spread over 
    slower of the two alone runs is not taken, the faster is);
 5. the figures are recorded again, then once more after ``rebuild_statistics``: all three
    must be identical.
+
+``--rest`` is the compaction's rest per unit of work (``retention.REST_PER_WORK`` by
+default; 0 = flat out); ``--budget`` stops the compaction after that many seconds, as the
+hourly task does (the rows left wait for the next run).
 """
 import argparse
 import json
@@ -72,17 +76,17 @@ def send_mailing(recipients, port):
     return run["seconds"]
 
 
-def start_compaction(days):
+def start_compaction(days, rest, budget):
     code = (
         "import json, time, sys; sys.path.insert(0, '.');"
         "from send_throughput import setup_django; setup_django(sys.argv[1]);"
         "from django.conf import settings; settings.DELIVERY_RETENTION_DAYS = int(sys.argv[2]);"
         "from mailings import retention; t = time.perf_counter();"
-        "n = retention.compact_old_deliveries(budget=10**6);"
+        "n = retention.compact_old_deliveries(budget=float(sys.argv[4]), rest=float(sys.argv[3]));"
         "print(json.dumps({'rows': n, 'seconds': time.perf_counter() - t}))"
     )
     return subprocess.Popen(
-        [sys.executable, "-c", code, BENCH_URL, str(days)], cwd=BENCH_DIR,
+        [sys.executable, "-c", code, BENCH_URL, str(days), str(rest), str(budget)], cwd=BENCH_DIR,
         stdout=subprocess.PIPE, text=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
 
@@ -91,6 +95,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--recipients", type=int, default=20000)
+    parser.add_argument("--rest", type=float, default=None)
+    parser.add_argument("--budget", type=float, default=10**6)
     args = parser.parse_args()
     if not database_reachable(BENCH_URL):
         print(f"skipped: no PostgreSQL at {BENCH_URL} (set BENCH_DATABASE_URL)")
@@ -99,7 +105,10 @@ def main():
     from django.core.management import call_command
     from django.db import connection
 
+    from mailings import retention
     from mailings.models import Delivery
+
+    rest = retention.REST_PER_WORK if args.rest is None else args.rest
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM mailings_delivery")
@@ -111,12 +120,12 @@ def main():
     try:
         alone = [send_mailing(args.recipients, port)]
         print(f"send {args.recipients} alone: {alone[0]:.1f} s", flush=True)
-        compaction = start_compaction(args.days)
+        compaction = start_compaction(args.days, rest, args.budget)
         time.sleep(2)  # the compaction is under way (catch-up done, batches deleting)
         during = send_mailing(args.recipients, port)
         print(f"send {args.recipients} during compaction: {during:.1f} s", flush=True)
         result = json.loads(compaction.communicate()[0].strip().splitlines()[-1])
-        print(f"compaction: {result['rows']:,} rows in {result['seconds']:.1f} s "
+        print(f"compaction (rest {rest} × work): {result['rows']:,} rows in {result['seconds']:.1f} s "
               f"({result['rows'] / result['seconds']:,.0f} rows/s)", flush=True)
         alone.append(send_mailing(args.recipients, port))
         print(f"send {args.recipients} alone again: {alone[1]:.1f} s", flush=True)

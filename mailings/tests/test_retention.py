@@ -88,10 +88,15 @@ def test_a_second_pass_finds_nothing_left(history, settings):
     assert retention.compacted_count(history["old"]) == 11
 
 
-def test_a_spent_budget_stops_between_batches_and_the_next_call_goes_on(history, settings):
+def test_it_rests_between_batches_and_a_spent_budget_stops_it_until_the_next_call(history, settings):
     settings.DELIVERY_RETENTION_DAYS = 180
-    ticks = iter([0, 0, 100])  # the deadline, one batch, then time is up
-    assert retention.compact_old_deliveries(size=4, budget=1, clock=lambda: next(ticks)) == 4
+    # The deadline, the first check, a batch that takes 0.5 s, then time is up.
+    ticks, rests = iter([0, 0, 0, 0.5, 100]), []
+    compacted = retention.compact_old_deliveries(
+        size=4, budget=1, clock=lambda: next(ticks), sleep=rests.append
+    )
+    assert compacted == 4
+    assert rests == [0.5 * retention.REST_PER_WORK]  # it rests nine times its work
     assert retention.compact_old_deliveries(size=4) == 7
 
 
