@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -119,7 +119,9 @@ def count_runs_afresh(run_ids, deliveries):
     """The runs' counts from their kept rows plus what retention compacted of them."""
     DeliveryStat.objects.filter(attempt_id__in=run_ids).delete()
     insert_counts(grouped_rows(deliveries))
-    insert_counts(CompactedDeliveries.objects.filter(attempt_id__in=run_ids).values(*KEY, "count"))
+    # Each compaction batch adds its own rows: summed here, a run keeps a few counts.
+    compacted = CompactedDeliveries.objects.filter(attempt_id__in=run_ids)
+    insert_counts(compacted.values(*KEY).annotate(n=Sum("count")).order_by())
 
 
 def forget_runs(attempt_ids):

@@ -127,3 +127,13 @@ def test_a_runs_page_and_the_delivery_list_say_what_was_compacted(client, histor
     deliveries = client.get(reverse("admin:mailings_delivery_changelist") + "?q=example.org")
     assert "начатых более 180 дн. назад" in deliveries.content.decode()
     assert deliveries.context["cl"].result_count == 7  # the kept rows: recent run and paused run
+
+
+def test_a_rebuild_sums_the_compacted_batches_into_a_few_counts(history, settings):
+    settings.DELIVERY_RETENTION_DAYS = 180
+    retention.compact_old_deliveries(size=2)  # six batches of the old run
+    assert CompactedDeliveries.objects.filter(attempt=history["old"]).count() > 3
+    call_command("rebuild_statistics")
+    assert sorted(DeliveryStat.objects.filter(attempt=history["old"]).values_list("status", "count")) == [
+        ("failed", 3), ("sent", 7), ("skipped", 1),
+    ]
