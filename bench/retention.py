@@ -17,6 +17,8 @@ Against the statistics bench database (``BENCH_DATABASE_URL``, runs spread over 
 5. the figures are recorded again, then once more after ``rebuild_statistics``: all three
    must be identical.
 
+``--rounds N`` measures on a shared machine instead: one compaction process, stopped for
+each send alone and continued for each send beside it, N rounds, medians compared.
 ``--rest`` is the compaction's rest per unit of work (``retention.REST_PER_WORK`` by
 default; 0 = flat out); ``--budget`` stops the compaction after that many seconds, as the
 hourly task does (the rows left wait for the next run).
@@ -24,6 +26,8 @@ hourly task does (the rows left wait for the next run).
 import argparse
 import json
 import os
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -91,12 +95,63 @@ def start_compaction(days, rest, budget):
     )
 
 
+def one_send_during_the_whole_compaction(args, rest, port):
+    """Alone, during (the compaction runs to its end or budget), alone again: best alone."""
+    alone = [send_mailing(args.recipients, port)]
+    print(f"send {args.recipients} alone: {alone[0]:.1f} s", flush=True)
+    compaction = start_compaction(args.days, rest, args.budget)
+    time.sleep(2)  # the compaction is under way (catch-up done, batches deleting)
+    during = send_mailing(args.recipients, port)
+    print(f"send {args.recipients} during compaction: {during:.1f} s", flush=True)
+    result = json.loads(compaction.communicate()[0].strip().splitlines()[-1])
+    print(f"compaction (rest {rest} × work): {result['rows']:,} rows in {result['seconds']:.1f} s "
+          f"({result['rows'] / result['seconds']:,.0f} rows/s)", flush=True)
+    alone.append(send_mailing(args.recipients, port))
+    print(f"send {args.recipients} alone again: {alone[1]:.1f} s", flush=True)
+    return min(alone), during
+
+
+def interleaved_rounds(args, rest, port):
+    """On a shared machine: one compaction process, stopped (SIGSTOP) for each send alone
+    and continued (SIGCONT) for each send beside it, ``--rounds`` times; medians compared."""
+    from django.db.models import Sum
+
+    from mailings.models import CompactedDeliveries
+
+    def compacted():
+        return CompactedDeliveries.objects.aggregate(n=Sum("count"))["n"] or 0
+
+    first = compacted()
+    compaction = start_compaction(args.days, rest, args.budget)
+    time.sleep(2)
+    alone, during = [], []
+    started = time.perf_counter()
+    try:
+        for _ in range(args.rounds):
+            compaction.send_signal(signal.SIGSTOP)
+            alone.append(send_mailing(args.recipients, port))
+            compaction.send_signal(signal.SIGCONT)
+            during.append(send_mailing(args.recipients, port))
+            print(f"send {args.recipients}: alone {alone[-1]:.1f} s, during compaction {during[-1]:.1f} s",
+                  flush=True)
+    finally:
+        compaction.send_signal(signal.SIGCONT)
+        compaction.terminate()  # the batch under way rolls back: nothing half done
+        compaction.wait()
+    rows = compacted() - first
+    print(f"compaction (rest {rest} × work) beside the sends: {rows:,} rows compacted in "
+          f"{time.perf_counter() - started:.0f} s (about half of it stopped)", flush=True)
+    return statistics.median(alone), statistics.median(during)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--recipients", type=int, default=20000)
     parser.add_argument("--rest", type=float, default=None)
     parser.add_argument("--budget", type=float, default=10**6)
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="interleave sends alone and beside one compaction this many times")
     args = parser.parse_args()
     if not database_reachable(BENCH_URL):
         print(f"skipped: no PostgreSQL at {BENCH_URL} (set BENCH_DATABASE_URL)")
@@ -118,24 +173,16 @@ def main():
     before = figures()
     sink, stop_sink, port = start_sink()
     try:
-        alone = [send_mailing(args.recipients, port)]
-        print(f"send {args.recipients} alone: {alone[0]:.1f} s", flush=True)
-        compaction = start_compaction(args.days, rest, args.budget)
-        time.sleep(2)  # the compaction is under way (catch-up done, batches deleting)
-        during = send_mailing(args.recipients, port)
-        print(f"send {args.recipients} during compaction: {during:.1f} s", flush=True)
-        result = json.loads(compaction.communicate()[0].strip().splitlines()[-1])
-        print(f"compaction (rest {rest} × work): {result['rows']:,} rows in {result['seconds']:.1f} s "
-              f"({result['rows'] / result['seconds']:,.0f} rows/s)", flush=True)
-        alone.append(send_mailing(args.recipients, port))
-        print(f"send {args.recipients} alone again: {alone[1]:.1f} s", flush=True)
+        if args.rounds:
+            alone, during = interleaved_rounds(args, rest, port)
+        else:
+            alone, during = one_send_during_the_whole_compaction(args, rest, port)
     finally:
         stop_sink()
     after = figures()
     call_command("rebuild_statistics", verbosity=0)
     rebuilt = figures()
-    reference = min(alone)
-    print(f"slow-down of the send during compaction: {100 * (during / reference - 1):+.1f} % "
+    print(f"slow-down of the send during compaction: {100 * (during / alone - 1):+.1f} % "
           f"(target: at most +20 %)")
     print(f"deliveries left: {Delivery.objects.count():,}")
     assert after == before, "figures changed by the compaction"
