@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/generate_stats_data.py            # 1,000 / 100,000 / 1,000,000
     .venv/bin/python bench/generate_stats_data.py --scale 0.01
+    .venv/bin/python bench/generate_stats_data.py --per-run 1000   # 10,000,000 deliveries
 
 Creates 50 users owning 1,000 mailings, 100,000 clients and 10,000 runs of 100 deliveries
 each (1,000,000 deliveries) spread over the last 60 days, with a realistic mix of outcomes
@@ -9,8 +10,13 @@ each (1,000,000 deliveries) spread over the last 60 days, with a realistic mix o
 (default ``postgres://postgres@127.0.0.1:5432/mailing_stats_bench``); it is dropped and
 created again, never the project's own database.
 
-Rows are written with PostgreSQL's COPY from model instances (so new fields with Python
-defaults are filled in), users, messages and mailings with bulk_create.
+``--per-run`` sets the recipients of each run (100 by default; 1000 gives 10,000,000
+deliveries, and needs that many clients per owner, which it adds).
+
+Clients and runs are written with PostgreSQL's COPY from model instances (so new fields with
+Python defaults are filled in), users, messages and mailings with bulk_create, and the
+deliveries by one ``INSERT ... SELECT`` over ``generate_series`` inside PostgreSQL. The
+statistics' counts (``DeliveryStat``) are then built by ``rebuild_statistics``, timed.
 """
 import argparse
 import io
@@ -98,12 +104,50 @@ def copy_rows(model, objects):
         )
 
 
-def pick_outcomes(count, rng):
-    statuses, weights = zip(*[(o, o[1]) for o in OUTCOMES])
-    return rng.choices(statuses, weights=weights, k=count)
+def insert_deliveries(per_run, seed):
+    """Every run's ``per_run`` deliveries in one INSERT ... SELECT: run ``i`` of an owner goes to
+    that owner's clients from ``i * per_run`` on (wrapping), with the OUTCOMES mix drawn by
+    PostgreSQL's ``random()`` (seeded, so a given seed gives the same data)."""
+    from django.db import connection
+
+    thresholds, cumulative = [], 0.0
+    for status, share, code, reply in OUTCOMES:
+        cumulative += share
+        thresholds.append((cumulative, status, code, reply))
+    def case(pick):
+        whens = " ".join(f"WHEN r < {limit} THEN {pick(status, code, reply)}" for limit, status, code, reply in thresholds)
+        return f"CASE {whens} END"
+    status = case(lambda status, code, reply: f"'{status}'")
+    smtp_code = case(lambda status, code, reply: "NULL" if code is None else str(code))
+    reply = case(lambda status, code, reply: "'" + reply.replace("'", "''").replace("{email}", "' || email || '") + "'")
+    sent_at = case(lambda status, code, reply: "NULL" if status in ("unknown", "skipped") else "started_at + interval '30 seconds'")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed / 1000])
+        cursor.execute(
+            "CREATE TEMP TABLE pool AS SELECT owner_id, id AS client_id, email, "
+            "row_number() OVER (PARTITION BY owner_id ORDER BY id) - 1 AS n FROM mailings_client"
+        )
+        cursor.execute("CREATE INDEX ON pool (owner_id, n)")
+        cursor.execute(
+            "CREATE TEMP TABLE runs AS SELECT a.id AS attempt_id, a.started_at, m.owner_id, "
+            "row_number() OVER (PARTITION BY m.owner_id ORDER BY a.id) - 1 AS i, "
+            "(SELECT count(*) FROM mailings_client c WHERE c.owner_id = m.owner_id) AS size "
+            "FROM mailings_attempt a JOIN mailings_mailing m ON m.id = a.mailing_id"
+        )
+        cursor.execute(f"""
+            INSERT INTO mailings_delivery (attempt_id, client_id, email, status, smtp_code, smtp_response,
+                                           tries, claim, sent_at)
+            SELECT attempt_id, client_id, email, {status}, {smtp_code}, {reply}, 1, '', {sent_at}
+            FROM (
+                SELECT runs.attempt_id, runs.started_at, pool.client_id, pool.email, random() AS r
+                FROM runs CROSS JOIN generate_series(0, %s - 1) AS k
+                JOIN pool ON pool.owner_id = runs.owner_id
+                         AND pool.n = (runs.i * %s + k) %% runs.size
+            ) AS picked
+        """, [per_run, per_run])
 
 
-def generate(scale, seed=1):
+def generate(scale, seed=1, per_run=100):
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group
     from django.db import transaction
@@ -115,8 +159,7 @@ def generate(scale, seed=1):
 
     rng = random.Random(seed)
     mailings_per_owner = max(1, round(1000 * scale / OWNERS))
-    clients_per_owner = max(100, round(100_000 * scale / OWNERS))
-    per_run = 100
+    clients_per_owner = max(100, per_run * 2, round(100_000 * scale / OWNERS))
     now = timezone.now()
     password = make_password(PASSWORD)
     with transaction.atomic():
@@ -147,10 +190,6 @@ def generate(scale, seed=1):
                    created_at=now, updated_at=now)
             for owner in owners for n in range(clients_per_owner)
         ))
-        clients = {}
-        for client_id, owner_id, email in Client.objects.order_by("pk").values_list("pk", "owner_id", "email"):
-            clients.setdefault(owner_id, []).append((client_id, email))
-
         copy_rows(Attempt, (
             Attempt(mailing=mailing, kind="scheduled", scheduled_for=started, started_at=started,
                     finished_at=started + timedelta(minutes=2), status=AttemptStatus.SUCCESS,
@@ -160,20 +199,7 @@ def generate(scale, seed=1):
             for started in sorted(now - timedelta(minutes=minutes)
                                   for minutes in rng.sample(range(5, DAYS * 24 * 60), RUNS_PER_MAILING))
         ))
-        attempts = Attempt.objects.order_by("pk").values_list("pk", "mailing__owner_id", "started_at")
-
-        def deliveries():
-            for index, (attempt_id, owner_id, started) in enumerate(attempts.iterator(chunk_size=5000)):
-                pool = clients[owner_id]
-                first = (index * per_run) % len(pool)
-                recipients = [pool[(first + k) % len(pool)] for k in range(per_run)]
-                for (client_id, email), outcome in zip(recipients, pick_outcomes(per_run, rng)):
-                    status, _, code, reply = outcome
-                    yield Delivery(attempt_id=attempt_id, client_id=client_id, email=email, status=status,
-                                   smtp_code=code, smtp_response=reply.format(email=email), tries=1,
-                                   sent_at=None if status in ("unknown", "skipped") else started + timedelta(seconds=30))
-
-        copy_rows(Delivery, deliveries())
+        insert_deliveries(per_run, seed)
     return {
         "users": User.objects.count(), "mailings": Mailing.objects.count(),
         "clients": Client.objects.count(), "attempts": Attempt.objects.count(),
@@ -184,6 +210,7 @@ def generate(scale, seed=1):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 mailings, 1,000,000 deliveries")
+    parser.add_argument("--per-run", type=int, default=100, help="deliveries of each run (1000: 10,000,000)")
     args = parser.parse_args()
     if not BENCH_URL.startswith(("postgres://", "postgresql://")):
         sys.exit("BENCH_DATABASE_URL must be a PostgreSQL URL of a throwaway database")
@@ -196,7 +223,10 @@ def main():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    counts = generate(args.scale)
+    counts = generate(args.scale, per_run=args.per_run)
+    rebuild_started = time.perf_counter()
+    call_command("rebuild_statistics", verbosity=0)
+    print(f"rebuild_statistics: {time.perf_counter() - rebuild_started:.1f} s")
     from django.db import connection
 
     with connection.cursor() as cursor:

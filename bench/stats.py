@@ -7,8 +7,9 @@ Requests go through Django's test client in this process (the whole server side:
 middleware, queries, template), against ``BENCH_DATABASE_URL``. "Cold" follows
 ``invalidate_for_mailing`` (what the end of a run does); "warm" is the next request.
 Reference figures measured in the same run: a plain ``SELECT count(*)`` over the
-deliveries, and the dashboard's totals computed the naive way, row by row in Python
-(which must equal the dashboard's numbers).
+deliveries, and a full recount of the manager's 30-day totals and of the mailing's report
+totals from the Delivery rows in SQL (what the pages cost before ``DeliveryStat``), which
+must equal the pages' numbers. ``--naive`` adds the totals counted row by row in Python.
 """
 import os
 import statistics
@@ -85,6 +86,43 @@ def naive_totals(since):
     return totals
 
 
+def recount_dashboard(since):
+    """The manager's 30-day totals recounted from every Delivery row, in SQL."""
+    from django.db.models import Count, Q
+    from django.db.models.functions import Coalesce
+
+    from mailings.models import Delivery
+
+    rows = Delivery.objects.exclude(attempt__kind="test").annotate(
+        moment=Coalesce("sent_at", "attempt__started_at")).filter(moment__gte=since)
+    return rows.aggregate(
+        sent=Count("pk", filter=Q(status="sent")),
+        failed=Count("pk", filter=Q(status__in=["failed", "deferred"])),
+        unknown=Count("pk", filter=Q(status="unknown")),
+    )
+
+
+def recount_report(mailing):
+    """The report's totals of one mailing recounted from its Delivery rows, in SQL."""
+    from django.db.models import Count, Q
+
+    from mailings.models import Delivery
+
+    rows = Delivery.objects.filter(attempt__mailing=mailing).exclude(attempt__kind="test")
+    return rows.aggregate(
+        total=Count("pk"),
+        sent=Count("pk", filter=Q(status="sent")),
+        failed=Count("pk", filter=Q(status__in=["failed", "deferred"])),
+        unknown=Count("pk", filter=Q(status="unknown")),
+    )
+
+
+def timed(function, *args):
+    started = time.perf_counter()
+    value = function(*args)
+    return value, time.perf_counter() - started
+
+
 def main():
     if not database_reachable(BENCH_URL):
         print(f"skipped: no PostgreSQL at {BENCH_URL} (set BENCH_DATABASE_URL)")
@@ -138,13 +176,20 @@ def main():
     print(f"{'reference: SELECT count(*) deliveries':34} {count_time * 1000:11.1f} ms")
 
     data = stats.dashboard(manager)
-    started = time.perf_counter()
-    naive = naive_totals(stats.local_day_start(data["first_day"]))
-    naive_time = time.perf_counter() - started
-    print(f"{'reference: naive Python totals':34} {naive_time * 1000:11.1f} ms")
-    shown = {key: data["totals"][key] for key in naive}
-    assert naive == shown, (naive, shown)
-    print(f"naive totals equal the dashboard's: {shown}")
+    since = stats.local_day_start(data["first_day"])
+    shown = {key: data["totals"][key] for key in ("sent", "failed", "unknown")}
+    recount, recount_time = timed(recount_dashboard, since)
+    print(f"{'reference: dashboard recount (SQL)':34} {recount_time * 1000:11.1f} ms")
+    assert recount == shown, (recount, shown)
+    summary = stats.report(mailing, stats.ReportFilter())["summary"]
+    report_recount, report_time = timed(recount_report, mailing)
+    print(f"{'reference: report recount (SQL)':34} {report_time * 1000:11.1f} ms")
+    assert report_recount == {key: summary[key] for key in report_recount}, (report_recount, summary)
+    print(f"the pages' figures equal a full recount: dashboard {shown}, report {report_recount}")
+    if "--naive" in sys.argv:
+        naive, naive_time = timed(naive_totals, since)
+        print(f"{'reference: naive Python totals':34} {naive_time * 1000:11.1f} ms")
+        assert naive == shown, (naive, shown)
 
 
 if __name__ == "__main__":

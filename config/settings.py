@@ -323,3 +323,7 @@ PAGE_CACHE = env.bool("PAGE_CACHE", default=True)
 # --- Statistics -----------------------------------------------------------------------
 # Dashboard and report figures are cached this long; the end of a run refreshes them.
 STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=60)
+# Delivery rows (one per recipient of a run) of runs started more than this many days ago
+# are compacted away by an hourly task, their counts kept for every figure
+# (mailings/retention.py). 0 keeps every row forever.
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=0)

@@ -77,3 +77,10 @@ def dispatch_due(only=None, window=dispatch.LOOKAHEAD, sleep=time.sleep, clock=t
         if upcoming is None:
             return
         sleep(max(0.0, (upcoming - clock()).total_seconds()) + 0.05)
+
+
+def compact_old_deliveries():
+    """Hourly (``retention.ensure_schedule``): old delivery rows become counts."""
+    from mailings import retention
+
+    return retention.compact_old_deliveries()

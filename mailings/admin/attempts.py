@@ -3,7 +3,7 @@
 ``/admin/mailings/attempt/<id>/progress/`` (``admin:mailings_attempt_progress``) serves the
 figures of a run as JSON; the progress bar on a run's and a mailing's page polls it.
 """
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import Http404, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from unfold.decorators import display
 
 from backoffice import permissions
+from mailings import retention
 from mailings.admin.base import ReadOnlyAdmin
 from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
 
@@ -84,10 +85,21 @@ class AttemptAdmin(ReadOnlyAdmin):
         link = reverse("admin:mailings_delivery_changelist") + f"?attempt__id__exact={obj.pk}"
         return format_html(
             '<table class="w-full text-sm"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
-            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>{}',
             _("e-mail"), _("status"), _("SMTP code"), _("SMTP response"), _("tries"), body, link,
-            _("All %(count)s deliveries") % {"count": obj.recipients},
+            _("All %(count)s deliveries") % {"count": obj.recipients}, compacted_note(obj),
         )
+
+
+def compacted_note(attempt):
+    """What retention left of the run's rows: their count (the run's figures keep them)."""
+    count = retention.compacted_count(attempt)
+    if not count:
+        return ""
+    return format_html('<p class="mt-2" id="deliveries-compacted">{}</p>', _(
+        "Deliveries compacted by retention: %(count)s. Their recipients are no longer listed; "
+        "the run's figures still count them."
+    ) % {"count": count})
 
 
 @admin.register(Delivery)
@@ -96,6 +108,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["attempt__mailing__message"]
     list_filter = ["status"]
     search_fields = ["email"]
+
+    def changelist_view(self, request, extra_context=None):
+        """A recipient's history (this list searched by address) says what retention removed."""
+        days = retention.retention_days()
+        if days:
+            messages.info(request, _(
+                "Deliveries of runs started more than %(days)s days ago are compacted by retention: "
+                "they are no longer listed here, and the statistics keep their totals."
+            ) % {"days": days})
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request):
         return permissions.scope_to_user(

@@ -1,6 +1,8 @@
 """Every statistic of the service, in one place (definitions in docs/statistics.md).
 
 - ``queries``: the aggregate queries and their versioned cache (dashboard, reports).
+- ``rollup``: the outcome counts per run and day (``DeliveryStat``) the queries read, kept
+  equal to a recount of the Delivery rows; ``mailings.retention`` compacts old rows into counts.
 - ``home``: the public home page's three figures (content caches them).
 - ``charts``: Chart.js data and options for unfold's chart components.
 - ``dashboard``: the admin start page's figures shaped as cards, charts and tables.

@@ -1,4 +1,4 @@
-"""Statistics built from Attempt and Delivery rows with aggregate queries.
+"""Statistics built from the outcome counts of each run (``DeliveryStat``) with aggregate queries.
 
 Definitions (also in docs/statistics.md):
 
@@ -15,8 +15,10 @@ Definitions (also in docs/statistics.md):
 - A report sums the runs it lists: its period and status filter select attempts
   (``started_at`` and attempt status), and every figure is over their deliveries.
 
-Every figure comes from a constant number of aggregate queries, whatever the data size,
-and is cached for ``STATS_CACHE_SECONDS`` under versioned keys: finishing a run bumps
+Every figure comes from a constant number of aggregate queries over ``DeliveryStat`` (a few
+rows per run and day, kept equal to a recount of the Delivery rows by ``rollup.catch_up``,
+which runs before any figure is computed), whatever the number of deliveries; only the
+lists of failed recipients read Delivery rows, a page at a time. Figures are cached for ``STATS_CACHE_SECONDS`` under versioned keys: finishing a run bumps
 the versions of its mailing, its owner and the global scope (``invalidate_for_mailing``),
 so nothing else is forgotten and ``cache.clear()`` is never needed.
 """
@@ -30,19 +32,22 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backoffice import permissions
 from mailings.models import (
     Attempt,
     AttemptKind,
+    CompactedDeliveries,
     Delivery,
+    DeliveryStat,
     DeliveryStatus,
     Mailing,
     MailingStatus,
 )
+from mailings.statistics import rollup
 
 SENT = (DeliveryStatus.SENT,)
 FAILED = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
@@ -65,11 +70,16 @@ def local_zone():
 
 
 def outcome_counts(prefix=""):
-    """Count(...) expressions for sent / failed / unknown over (related) deliveries."""
+    """Sum(...) expressions for sent / failed / unknown over (related) ``DeliveryStat`` rows."""
     def count(statuses):
-        return Count(f"{prefix}pk", filter=Q(**{f"{prefix}status__in": statuses}))
+        return Coalesce(Sum(f"{prefix}count", filter=Q(**{f"{prefix}status__in": statuses})), 0)
 
     return {"sent": count(SENT), "failed": count(FAILED), "unknown": count(UNKNOWN)}
+
+
+def total_count(prefix=""):
+    """Every delivery, whatever its status (pending and skipped included)."""
+    return Coalesce(Sum(f"{prefix}count"), 0)
 
 
 def success_rate(sent, failed):
@@ -84,17 +94,18 @@ def with_rate(counts):
 
 
 def counted_deliveries(user):
-    """Deliveries that count in statistics and that ``user`` may see."""
+    """Delivery rows that count in statistics and that ``user`` may see (for lists of rows)."""
     deliveries = Delivery.objects.exclude(attempt__kind=AttemptKind.TEST)
     return permissions.scope_to_user(deliveries, user, "attempt__mailing__owner")
 
 
+def counted_stats(user):
+    """Outcome counts ``user`` may see (test sends are never rolled up, so never here)."""
+    return permissions.scope_to_user(DeliveryStat.objects.all(), user, "attempt__mailing__owner")
+
+
 def counted_attempts():
     return Attempt.objects.exclude(kind=AttemptKind.TEST)
-
-
-def delivery_moment():
-    return Coalesce("sent_at", "attempt__started_at")
 
 
 # --- Cache with versioned keys -----------------------------------------------------------
@@ -156,13 +167,10 @@ def local_day_start(day):
     return datetime(day.year, day.month, day.day, tzinfo=local_zone())
 
 
-def daily_outcomes(deliveries, first_day, days):
+def daily_outcomes(stats, first_day, days):
     """Sent / failed / unknown per local day from ``first_day``, zero-filled, one query."""
-    since = local_day_start(first_day)
     rows = (
-        deliveries.annotate(moment=delivery_moment())
-        .filter(moment__gte=since)
-        .annotate(day=TruncDate("moment", tzinfo=local_zone()))
+        stats.filter(day__gte=first_day)
         .values("day")
         .annotate(**outcome_counts())
         .order_by("day")
@@ -198,9 +206,25 @@ def next_runs(mailings, limit=LIST_LIMIT):
     return list(rows[:limit])
 
 
-def last_failures(deliveries, limit=LIST_LIMIT):
+def runs_with_last_failures(stats, limit=LIST_LIMIT):
+    """The newest runs that hold the last ``limit`` failures, found in the counts: scanning
+    Delivery rows backwards for one user's failures would cross everyone else's rows."""
+    runs = (
+        stats.filter(status__in=FAILED).values("attempt_id").annotate(n=Sum("count"))
+        .order_by("-attempt_id")
+    )
+    chosen, covered = [], 0
+    for row in runs[:limit]:  # each run holds one failure at least
+        chosen.append(row["attempt_id"])
+        covered += row["n"]
+        if covered >= limit:
+            break
+    return chosen
+
+
+def last_failures(stats, deliveries, limit=LIST_LIMIT):
     rows = (
-        deliveries.filter(status__in=FAILED)
+        deliveries.filter(attempt_id__in=runs_with_last_failures(stats, limit), status__in=FAILED)
         .order_by("-pk")
         .values(
             "pk", "email", "status", "smtp_code", "smtp_response", "sent_at",
@@ -210,10 +234,10 @@ def last_failures(deliveries, limit=LIST_LIMIT):
     return list(rows[:limit])
 
 
-def most_active_users(deliveries, limit=LIST_LIMIT):
+def most_active_users(stats, limit=LIST_LIMIT):
     rows = (
-        deliveries.values("attempt__mailing__owner_id", "attempt__mailing__owner__email")
-        .annotate(total=Count("pk"), **outcome_counts())
+        stats.values("attempt__mailing__owner_id", "attempt__mailing__owner__email")
+        .annotate(total=total_count(), **outcome_counts())
         .order_by("-total", "attempt__mailing__owner__email")
     )
     return [
@@ -245,10 +269,11 @@ def dashboard(user, now=None):
 
 
 def compute_dashboard(user, now, today, sees_all):
+    rollup.catch_up()
     mailings = Mailing.objects.visible_to(user)
-    deliveries = counted_deliveries(user)
+    stats = counted_stats(user)
     first_day = today - timedelta(days=DASHBOARD_DAYS - 1)
-    daily = daily_outcomes(deliveries, first_day, DASHBOARD_DAYS)
+    daily = daily_outcomes(stats, first_day, DASHBOARD_DAYS)
     data = {
         "sees_all": sees_all,
         "first_day": first_day,
@@ -257,14 +282,11 @@ def compute_dashboard(user, now, today, sees_all):
         "daily": daily,
         "totals": sum_outcomes(daily),
         "next_runs": next_runs(mailings),
-        "last_failures": last_failures(deliveries),
+        "last_failures": last_failures(stats, counted_deliveries(user)),
         "paused": paused_mailings(mailings, now),
     }
     if sees_all:
-        recent = deliveries.annotate(moment=delivery_moment()).filter(
-            moment__gte=local_day_start(first_day)
-        )
-        data["active_users"] = most_active_users(recent)
+        data["active_users"] = most_active_users(stats.filter(day__gte=first_day))
     return data
 
 
@@ -294,7 +316,7 @@ def report_attempts(mailing, filters):
     """The mailing's runs in the filter, newest first, each with its delivery counts."""
     attempts = filters.apply(counted_attempts().filter(mailing=mailing))
     return attempts.annotate(
-        total=Count("deliveries"), **{f"n_{k}": v for k, v in outcome_counts("deliveries__").items()}
+        total=total_count("stats__"), **{f"n_{k}": v for k, v in outcome_counts("stats__").items()}
     ).order_by("-started_at", "-pk")
 
 
@@ -327,12 +349,12 @@ FAILURE_FIELDS = (
 
 
 def report_summary(mailing, filters, runs):
-    deliveries = filters.apply(
-        Delivery.objects.filter(attempt__mailing=mailing).exclude(attempt__kind=AttemptKind.TEST),
-        prefix="attempt__",
-    )
-    counts = deliveries.aggregate(total=Count("pk"), **outcome_counts())
-    return {**with_rate(counts), "total": counts["total"], "runs": runs}
+    stats = filters.apply(DeliveryStat.objects.filter(attempt__mailing=mailing), prefix="attempt__")
+    counts = stats.aggregate(total=total_count(), **outcome_counts())
+    compacted = filters.apply(
+        CompactedDeliveries.objects.filter(attempt__mailing=mailing), prefix="attempt__"
+    ).aggregate(n=total_count())["n"]
+    return {**with_rate(counts), "total": counts["total"], "runs": runs, "compacted": compacted}
 
 
 def page_of(queryset, number, fields, shape=dict):
@@ -355,6 +377,7 @@ def report(mailing, filters, attempts_page=1, failures_page=1):
 
 
 def compute_report(mailing, filters, attempts_page, failures_page):
+    rollup.catch_up()
     attempts = report_attempts(mailing, filters)
     attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS, with_run_rate)
     chart_runs = list(reversed(attempt_rows(attempts[:CHART_RUNS])))
@@ -367,6 +390,7 @@ def compute_report(mailing, filters, attempts_page, failures_page):
 
 
 def attempts_for_export(mailing, filters):
+    rollup.catch_up()
     return attempt_rows(report_attempts(mailing, filters))
 
 
