@@ -412,7 +412,18 @@ class DeliveryStatus(models.TextChoices):
     DEFERRED = "deferred", _("temporary failure, will retry")
     FAILED = "failed", _("failed")
     UNKNOWN = "unknown", _("unknown (may have been delivered)")
-    SKIPPED = "skipped", _("skipped (unsubscribed or deleted)")
+    SKIPPED = "skipped", _("skipped")
+
+
+class SkipReason(models.TextChoices):
+    """Why a recipient got a 'skipped' row: its address is suppressed (for one of the
+    suppression reasons) or its client was deleted before sending."""
+
+    UNSUBSCRIBED = SuppressionReason.UNSUBSCRIBED.value, SuppressionReason.UNSUBSCRIBED.label
+    BOUNCED = SuppressionReason.BOUNCED.value, SuppressionReason.BOUNCED.label
+    COMPLAINED = SuppressionReason.COMPLAINED.value, SuppressionReason.COMPLAINED.label
+    MANUAL = SuppressionReason.MANUAL.value, SuppressionReason.MANUAL.label
+    DELETED = "deleted", _("client deleted")
 
 
 class Delivery(models.Model):
@@ -443,8 +454,8 @@ class Delivery(models.Model):
     )
     # db_default: the INSERT … SELECTs that write deliveries without a reason (retries) need none.
     skip_reason = models.CharField(
-        _("why skipped"), max_length=12, blank=True, default="", db_default="", choices=SuppressionReason.choices,
-        help_text=_("Set on a skipped recipient: unsubscribed, or on the suppression list and why."),
+        _("why skipped"), max_length=12, blank=True, default="", db_default="", choices=SkipReason.choices,
+        help_text=_("Set on a skipped recipient: unsubscribed, on the suppression list and why, or deleted."),
     )
     sent_at = models.DateTimeField(_("time"), null=True, blank=True)
 
