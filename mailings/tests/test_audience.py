@@ -9,7 +9,8 @@ from mailings import audience
 from mailings.delivery import loop
 from mailings.runs import claim
 from mailings.models import (
-    Client, ClientList, Delivery, DeliveryStatus, Mailing, Message, Suppression, SuppressionReason,
+    AttemptKind, AttemptStatus, Client, ClientList, Delivery, DeliveryStatus, Mailing, Message, Suppression,
+    SuppressionReason,
 )
 from mailings.rendering import unsubscribe_token
 
@@ -160,3 +161,27 @@ def test_the_demo_data_has_lists_a_suppression_and_a_subscription_form():
     assert ClientList.objects.filter(subscription_enabled=True).exists()
     assert Suppression.objects.filter(reason=SuppressionReason.BOUNCED).exists()
     assert HttpClient().get(reverse("subscribe", args=["demo-news-Zr8pW4"])).status_code == 200
+
+
+def test_a_retry_skips_addresses_unsubscribed_or_suppressed_since_the_first_run(alice):
+    ann, bob, cid, dan = (client(alice, f"{name}@example.org") for name in ("ann", "bob", "cid", "dan"))
+    mailing = mailing_for(alice, clients=[ann, bob, cid, dan])
+    first = run(mailing)
+    Delivery.objects.filter(attempt=first).update(status=DeliveryStatus.FAILED)
+    Delivery.objects.filter(attempt=first, email="dan@example.org").update(status=DeliveryStatus.SENT)
+    first.status = AttemptStatus.FAILURE
+    first.save(update_fields=["status"])
+    Client.objects.filter(pk=bob.pk).update(unsubscribed_at=timezone.now())
+    Suppression.objects.create(owner=alice, email="CID@example.org", reason=SuppressionReason.COMPLAINED)
+
+    retry = claim.claim_extra_run(
+        mailing_id=mailing.pk, kind=AttemptKind.RETRY, scheduled_for=timezone.now(), now=timezone.now(),
+        retried_id=first.pk,
+    )
+
+    assert rows(retry) == {
+        ("ann@example.org", DeliveryStatus.PENDING, ""),
+        ("bob@example.org", DeliveryStatus.SKIPPED, SuppressionReason.UNSUBSCRIBED),
+        ("cid@example.org", DeliveryStatus.SKIPPED, SuppressionReason.COMPLAINED),
+    }
+    assert retry.recipients == 3
