@@ -474,4 +474,12 @@ class Delivery(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.email}: {self.get_status_display()}"
+        return f"{self.email}: {self.status_label(self.status, self.skip_reason)}"
+
+    @staticmethod
+    def status_label(status, skip_reason=""):
+        """The status as people read it: a skipped row says why ("skipped: bounced")."""
+        label = DeliveryStatus(status).label
+        if status == DeliveryStatus.SKIPPED and skip_reason:
+            return _("%(status)s: %(reason)s") % {"status": label, "reason": SkipReason(skip_reason).label}
+        return label

@@ -185,3 +185,26 @@ def test_a_retry_skips_addresses_unsubscribed_or_suppressed_since_the_first_run(
         ("cid@example.org", DeliveryStatus.SKIPPED, SuppressionReason.COMPLAINED),
     }
     assert retry.recipients == 3
+
+
+def test_the_report_and_the_run_page_list_skipped_recipients_with_their_reason(alice, client, english):
+    ann, bob, cid = (Client.objects.create(owner=alice, email=f"{n}@example.org") for n in ("ann", "bob", "cid"))
+    Client.objects.filter(pk=bob.pk).update(unsubscribed_at=timezone.now())
+    Suppression.objects.create(owner=alice, email="cid@example.org", reason=SuppressionReason.BOUNCED)
+    mailing = mailing_for(alice, clients=[ann, bob, cid])
+    attempt = run(mailing)
+    client.force_login(alice, backend="backoffice.backends.EmailBackend")
+
+    report = client.get(reverse("admin:mailings_mailing_report", args=[mailing.pk]))
+    page = client.get(reverse("admin:mailings_attempt_change", args=[attempt.pk]))
+
+    skipped = report.context["report"]["skipped"]["rows"]
+    assert sorted((row["email"], str(row["skip_reason_label"])) for row in skipped) == [
+        ("bob@example.org", "unsubscribed"), ("cid@example.org", "bounced"),
+    ]
+    assert "<td>cid@example.org</td><td>skipped: bounced</td>" in page.content.decode()
+    assert "<td>bob@example.org</td><td>skipped: unsubscribed</td>" in page.content.decode()
+    assert "skipped (unsubscribed" not in page.content.decode()
+    html = report.content.decode()
+    table = html[html.index('id="report-skipped"'):]
+    assert "cid@example.org" in table and ">bounced<" in table
