@@ -104,7 +104,32 @@ def insert_retried_recipients(attempt, previous, statuses):
 
 def reach_count(mailing):
     """How many people a run of the saved ``mailing`` would mail right now (skipped ones not counted)."""
-    select, params = _recipients_sql(mailing)
+    return _count_pending(*_recipients_sql(mailing))
+
+
+def reach_count_of_choice(owner_id, *, list_ids, client_ids, all_clients):
+    """``reach_count`` of a mailing not saved yet: the owner's ``list_ids`` ∪ ``client_ids``
+    (ids of someone else's lists or clients count nobody), or all their clients."""
+    members, params = "", []
+    if not all_clients:
+        if not list_ids and not client_ids:
+            return 0
+        t = _tables()
+        list_column = connection.ops.quote_name(Client.lists.through._meta.get_field("clientlist").column)
+        parts = []
+        if client_ids:
+            parts.append(f"SELECT cc.id FROM {t['client']} cc WHERE cc.id IN ({', '.join(['%s'] * len(client_ids))})")
+            params += list(client_ids)
+        if list_ids:
+            parts.append(f"SELECT lm.client_id FROM {t['list_members']} lm "
+                         f"WHERE lm.{list_column} IN ({', '.join(['%s'] * len(list_ids))})")
+            params += list(list_ids)
+        members = f" AND c.id IN ({' UNION '.join(parts)})"
+    select, params = _select_recipients(owner_id, members, params)
+    return _count_pending(select, params)
+
+
+def _count_pending(select, params):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({select}) r WHERE r.status = %s", [*params, DeliveryStatus.PENDING])
         return cursor.fetchone()[0]

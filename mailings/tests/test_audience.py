@@ -208,3 +208,26 @@ def test_the_report_and_the_run_page_list_skipped_recipients_with_their_reason(a
     html = report.content.decode()
     table = html[html.index('id="report-skipped"'):]
     assert "cid@example.org" in table and ">bounced<" in table
+
+
+def test_the_reach_endpoint_counts_an_unsaved_choice_of_the_owners_lists_and_clients(alice, bob, client, english):
+    ann, bob_c, cid = (Client.objects.create(owner=alice, email=f"{n}@example.org") for n in ("ann", "bob", "cid"))
+    Client.objects.filter(pk=bob_c.pk).update(unsubscribed_at=timezone.now())
+    news = new_list(alice, "News", [ann, bob_c])
+    foreign = Client.objects.create(owner=bob, email="zed@example.org")
+    foreign_list = new_list(bob, "Bob's", [foreign])
+    client.force_login(alice, backend="backoffice.backends.EmailBackend")
+    url = reverse("admin:mailings_mailing_reach")
+
+    def reach(**params):
+        response = client.get(url, params)
+        assert response.status_code == 200
+        return response.json()
+
+    assert reach(lists=[news.pk], clients=[cid.pk]) == {
+        "count": 2, "text": "Would reach now: 2 people (unsubscribed and suppressed addresses not counted)"}
+    assert reach(lists=[foreign_list.pk], clients=[foreign.pk])["count"] == 0
+    assert reach()["count"] == 0
+    assert reach(all_clients="1")["count"] == 2
+    assert reach(lists=["x", news.pk])["count"] == 1
+    assert "backoffice/mailing-reach.js" in client.get(reverse("admin:mailings_mailing_add")).content.decode()
