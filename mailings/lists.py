@@ -112,10 +112,19 @@ def remove_from_list(clients, client_list):
     return deleted
 
 
-def add_addresses(owner, emails, client_list):
-    """Add the owner's clients with these (normalised) addresses to ``client_list`` (an import's batch)."""
-    clients = Client.objects.filter(owner=owner, email__in=emails)
-    return add_to_list(clients, client_list)
+def add_ids(client_ids, client_list):
+    """Add the clients with these ids (the list owner's, as an import of theirs knows them)
+    to ``client_list``; members already there stay (ON CONFLICT on the pair's unique index)."""
+    table = _members_table()
+    chunk = min(2000, (connection.features.max_query_params or 4000) // 2)
+    with connection.cursor() as cursor:
+        for start in range(0, len(client_ids), chunk):
+            part = client_ids[start:start + chunk]
+            cursor.execute(
+                f"INSERT INTO {table} (client_id, clientlist_id) VALUES "
+                + ", ".join(["(%s, %s)"] * len(part)) + " ON CONFLICT DO NOTHING",
+                [value for client_id in part for value in (client_id, client_list.pk)],
+            )
 
 
 def export_rows(client_list):
