@@ -84,11 +84,14 @@ class ClientList(TimestampedModel):
 
 
 class Client(TimestampedModel):
+    # No index of its own: the (owner, email) index serves every lookup by owner, and one
+    # index fewer is one less to update per imported row.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
         on_delete=models.CASCADE,
         related_name="clients",
+        db_index=False,
     )
     email = models.EmailField(_("e-mail"))
     full_name = models.CharField(_("full name"), max_length=255, blank=True, validators=[validate_single_line])
