@@ -1,17 +1,21 @@
 """Audiences benchmark: one owner, N clients in 10 lists, on PostgreSQL.
 
-    BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py [--rows 100000]
+    BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py [--rows 1000000] [--import-rows 100000]
 
-Each figure is printed beside a reference measured in the same run:
-- import of N rows into a list (mailings.importing with client_list) — rows/s, peak RSS;
-  reference: the same import without a list;
+The owner gets N clients: ``--import-rows`` of them imported from a CSV (the import is
+measured), the rest generated with one INSERT … SELECT generate_series (PostgreSQL; on
+SQLite all N are imported). Each figure is printed beside a reference measured in the same
+run:
+- import of the CSV rows into a list (mailings.importing with client_list) — rows/s, peak
+  RSS; reference: the same import without a list;
 - "add all N matching to a list" (mailings.lists.add_to_list on the whole queryset);
   reference: a plain INSERT … SELECT of the same ids into the membership table;
-- starting a run of a mailing to an N-member list (scheduling.claim_scheduled_run, which
-  calls mailings.audience.insert_recipients); reference: a plain INSERT … SELECT of N
+- the same "add all N" in the worker's way (mailings.lists.fill_list: id-range batches);
+- starting a run of a mailing to the 10 lists (N recipients; runs.claim.claim_scheduled_run,
+  which calls mailings.audience.insert_recipients); reference: a plain INSERT … SELECT of N
   Delivery rows from the client table;
-- the client changelist filtered by one list, page 1 and a late page: p95 over 20 loads
-  and the number of queries.
+- the client changelist unfiltered and filtered by one list, page 1 and a late page: p95
+  over 20 loads and the number of queries.
 The benchmark's user and its rows are deleted at the end.
 """
 import argparse
@@ -68,14 +72,29 @@ def write_csv(path, rows, prefix):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--import-rows", type=int, default=100_000)
     args = parser.parse_args()
-    n = args.rows
     with tempfile.TemporaryDirectory() as workdir:
         setup_django(workdir)
-        run(n, Path(workdir))
+        run(args.rows, min(args.import_rows, args.rows), Path(workdir))
 
 
-def run(n, workdir):
+def generate_clients(owner, count, start):
+    """``count`` more clients of ``owner`` in one INSERT … SELECT generate_series."""
+    from django.db import connection
+
+    from mailings.models import Client
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Client._meta.db_table} (owner_id, email, full_name, comment, created_at, updated_at) "
+            "SELECT %s, 'g' || i || '@example.com', 'Клиент ' || i, '', now(), now() "
+            "FROM generate_series(%s, %s) AS i", [owner.pk, start, start + count - 1],
+        )
+        cursor.execute(f"ANALYZE {Client._meta.db_table}")
+
+
+def run(n, imported, workdir):
     from django.db import connection
     from django.conf import settings
     from django.test import Client as HttpClient
@@ -84,12 +103,16 @@ def run(n, workdir):
     from django.utils import timezone
 
     from backoffice.models import User
-    from mailings import importing, lists, scheduling
+    from mailings import importing, lists
+    from mailings.runs import claim
     from mailings.models import Client, ClientList, Delivery, Mailing, Message
 
-    print(f"database: {connection.vendor}; N = {n:,}", flush=True)
+    if connection.vendor != "postgresql":
+        imported = n
+    print(f"database: {connection.vendor}; N = {n:,} ({imported:,} imported); "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    User.objects.filter(email__in=[OWNER, "ref-" + OWNER]).delete()  # left by an interrupted run
+    clean_up(list(User.objects.filter(email__in=[OWNER, "ref-" + OWNER]).values_list("pk", flat=True)) or [0])
     owner = User.objects.create_user(
         email=OWNER, password="bench-pass-2026-x", is_staff=True, email_verified_at=timezone.now()
     )
@@ -100,26 +123,29 @@ def run(n, workdir):
     try:
         # 1. Import into a list, next to the same import without a list.
         csv_path, ref_path = workdir / "list.csv", workdir / "ref.csv"
-        write_csv(csv_path, n, "c")
-        write_csv(ref_path, n, "r")
+        write_csv(csv_path, imported, "c")
+        write_csv(ref_path, imported, "r")
         everyone = ClientList.objects.create(owner=owner, name="Everyone (import)")
         before = rss_mb()
         with open(csv_path, "rb") as file:
             started = time.perf_counter()
             report = importing.import_clients(owner=owner, file=file, client_list=everyone)
             elapsed = time.perf_counter() - started
-        print(f"import into a list: {report.created:,} rows in {elapsed:.1f} s = {n / elapsed:,.0f} rows/s, "
+        print(f"import into a list: {report.created:,} rows in {elapsed:.1f} s = {imported / elapsed:,.0f} rows/s, "
               f"peak RSS {rss_mb():.0f} MB (before: {before:.0f} MB)", flush=True)
         with open(ref_path, "rb") as file:
             started = time.perf_counter()
             importing.import_clients(owner=reference_owner, file=file)
             elapsed = time.perf_counter() - started
-        print(f"   reference, the same import without a list: {n / elapsed:,.0f} rows/s", flush=True)
+        print(f"   reference, the same import without a list: {imported / elapsed:,.0f} rows/s", flush=True)
+        if n > imported:
+            timed(f"generate {n - imported:,} more clients (INSERT … SELECT generate_series)",
+                  lambda: generate_clients(owner, n - imported, imported))
 
-        # 2. Nine more lists of N/10 each (list k: clients with id % 10 == k), then "add all N".
+        # 2. Ten lists of N/10 each (list k: clients with id % 10 == k), then "add all N".
         members = Client.lists.through._meta.db_table
         client_table = Client._meta.db_table
-        for k in range(1, 10):
+        for k in range(0, 10):
             small = ClientList.objects.create(owner=owner, name=f"Tenth {k}")
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -139,12 +165,16 @@ def run(n, workdir):
         added, _t = timed(f"add all {n:,} matching to a list (add_to_list)", lambda: lists.add_to_list(everything, target),
                           "plain INSERT … SELECT", plain_insert)
         assert added == n, added
+        worker_list = ClientList.objects.create(owner=owner, name="All, added by the worker")
+        added, _t = timed(f"add all {n:,} matching to a list in the worker's batches (fill_list)",
+                          lambda: lists.fill_list(worker_list.pk, *lists._ids_sql(everything, worker_list)))
+        assert added == n, added
 
         # 3. Start a run of a mailing to the N-member list.
         message = Message.objects.create(owner=owner, subject="Bench", body="<p>x</p>")
         now = timezone.now()
         mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, next_run_at=now, name="Bench")
-        mailing.lists.set([target])
+        mailing.lists.set(ClientList.objects.filter(owner=owner, name__startswith="Tenth "))
         reference_mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Ref")
         reference_attempt = reference_mailing.attempts.create(kind="test", scheduled_for=now)
 
@@ -155,8 +185,8 @@ def run(n, workdir):
                     f"smtp_response, tries) SELECT %s, id, email, 'pending', '', '', 0 FROM {client_table} "
                     "WHERE owner_id = %s", [reference_attempt.pk, owner.pk],
                 )
-        attempt, _t = timed(f"start a run for a {n:,}-member list (deliveries created)",
-                            lambda: scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()),
+        attempt, _t = timed(f"start a run for 10 lists, {n:,} recipients (deliveries created)",
+                            lambda: claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()),
                             "plain INSERT … SELECT of the deliveries", plain_deliveries)
         assert attempt.recipients == n, attempt.recipients
 
@@ -164,12 +194,17 @@ def run(n, workdir):
         browser = HttpClient()
         browser.force_login(owner, backend="backoffice.backends.EmailBackend")
         tenth = ClientList.objects.get(owner=owner, name="Tenth 1")
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {members}")
         from mailings.admin.base import EstimatedCountPaginator
 
         def last_page(client_list):  # as the changelist's paginator sees it (an estimate above 10,000)
             return EstimatedCountPaginator(Client.objects.filter(owner=owner, lists=client_list), 50).num_pages
 
-        for label, query in [("page 1", f"?list={tenth.pk}"), ("late page", f"?list={tenth.pk}&p={last_page(tenth) - 1}"),
+        everyone_pages = EstimatedCountPaginator(Client.objects.filter(owner=owner), 50).num_pages
+        for label, query in [("no filter, page 1", ""), ("no filter, late page", f"?p={everyone_pages - 1}"),
+                             ("one list, page 1", f"?list={tenth.pk}"),
+                             ("one list, late page", f"?list={tenth.pk}&p={last_page(tenth) - 1}"),
                              ("all-N list, late page", f"?list={target.pk}&p={last_page(target) - 1}")]:
             url = reverse("admin:mailings_client_changelist") + query
             times = []
@@ -180,13 +215,29 @@ def run(n, workdir):
                     times.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200, response.status_code
             p95 = statistics.quantiles(times, n=20)[-1]
-            print(f"changelist filtered by list, {label}: p95 {p95:.0f} ms, median {statistics.median(times):.0f} ms, "
+            print(f"changelist, {label}: p95 {p95:.0f} ms, median {statistics.median(times):.0f} ms, "
                   f"{len(queries)} queries", flush=True)
     finally:
-        Delivery.objects.filter(attempt__mailing__owner__in=[owner, reference_owner]).delete()
-        Mailing.objects.filter(owner__in=[owner, reference_owner]).delete()
-        Message.objects.filter(owner__in=[owner, reference_owner]).delete()
-        User.objects.filter(pk__in=[owner.pk, reference_owner.pk]).delete()
+        clean_up([owner.pk, reference_owner.pk])
+
+
+def clean_up(owner_ids):
+    """Delete the benchmark's rows in set-based statements (the ORM's cascade would load a
+    million clients to delete them)."""
+    from django.db import connection
+
+    from backoffice.models import User
+    from mailings.models import Client, ClientList, Delivery, Mailing, Message
+
+    Delivery.objects.filter(attempt__mailing__owner__in=owner_ids).delete()
+    Mailing.objects.filter(owner__in=owner_ids).delete()
+    Message.objects.filter(owner__in=owner_ids).delete()
+    members = Client.lists.through.objects.filter(clientlist__owner__in=owner_ids)
+    members._raw_delete(members.db)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Client._meta.db_table} WHERE owner_id IN %s", [tuple(owner_ids)])
+    ClientList.objects.filter(owner__in=owner_ids).delete()
+    User.objects.filter(pk__in=owner_ids).delete()
 
 
 if __name__ == "__main__":

@@ -99,6 +99,15 @@ class StrictEnv(environ.Env):
             raise ConfigError(var, f"expected a number (got {raw!r})") from None
 
 
+def whole_number_at_least(env, var, *, default, minimum):
+    """A whole number not below ``minimum`` (a limit of 0 or a negative age would disable a
+    protection without saying so)."""
+    value = env.int(var, default=default)
+    if value < minimum:
+        raise ConfigError(var, f"expected a whole number of at least {minimum} (got {value})")
+    return value
+
+
 def secret_key(env, *, debug, development_key):
     """SECRET_KEY signs sessions, password-reset, verification and unsubscribe links.
 

@@ -10,7 +10,9 @@ import environ
 from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
-from config.env import StrictEnv, database_from_url, dkim_key, redis_url, secret_key, trusted_proxies
+from config.env import (
+    StrictEnv, database_from_url, dkim_key, redis_url, secret_key, trusted_proxies, whole_number_at_least,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -207,6 +209,16 @@ MAILING_CONNECT_RETRIES = env.int("MAILING_CONNECT_RETRIES", default=3)  # failu
 MAILING_CONNECT_BACKOFF = env.float("MAILING_CONNECT_BACKOFF", default=2)  # s, doubled per failure
 MAILING_PAUSE = env.float("MAILING_PAUSE", default=600)  # s a run pauses when the server is down
 MAILING_STALE_AFTER = env.float("MAILING_STALE_AFTER", default=120)  # s without heartbeat = dead run
+# Public double opt-in subscription (mailings/subscriptions.py): how long a confirmation link
+# is valid (s), the least time a person takes to fill the form (s; a bot posts at once), and
+# requests per hour per address and per client IP.
+SUBSCRIPTION_CONFIRM_MAX_AGE = whole_number_at_least(
+    env, "SUBSCRIPTION_CONFIRM_MAX_AGE", default=60 * 60 * 24 * 3, minimum=60)
+SUBSCRIPTION_MIN_FILL_SECONDS = whole_number_at_least(env, "SUBSCRIPTION_MIN_FILL_SECONDS", default=3, minimum=0)
+SUBSCRIPTION_RATE_LIMITS = {
+    "address": whole_number_at_least(env, "SUBSCRIPTION_RATE_LIMIT_PER_ADDRESS", default=3, minimum=1),
+    "ip": whole_number_at_least(env, "SUBSCRIPTION_RATE_LIMIT_PER_IP", default=20, minimum=1),
+}
 # Deliverability (docs/deliverability.md). DKIM_KEY is a lib.dkim.DkimKey or None; its repr
 # hides the key, and Django's debug pages mask settings named *KEY*.
 DKIM_KEY = dkim_key(env)

@@ -49,8 +49,17 @@ def _member_filter(mailing):
 
 def _recipients_sql(mailing):
     """SELECT of (id, email, status, skip_reason) of every recipient of a run of ``mailing``."""
-    t = _tables()
     members, params = _member_filter(mailing)
+    return _select_recipients(mailing.owner_id, members, params)
+
+
+def _select_recipients(owner_id, members, params):
+    """SELECT of (id, email, status, skip_reason) of the owner's clients matching ``members``.
+
+    The one rule of who is skipped and why: unsubscribed, or on the owner's suppression
+    list (with its reason).
+    """
+    t = _tables()
     sql = (
         "SELECT c.id AS id, c.email AS email, "
         f"CASE WHEN c.unsubscribed_at IS NOT NULL OR s.reason IS NOT NULL THEN '{DeliveryStatus.SKIPPED}' "
@@ -61,13 +70,10 @@ def _recipients_sql(mailing):
         f"LEFT JOIN {t['suppression']} s ON s.owner_id = c.owner_id AND LOWER(s.email) = LOWER(c.email) "
         f"WHERE c.owner_id = %s{members}"
     )
-    return sql, [mailing.owner_id, *params]
+    return sql, [owner_id, *params]
 
 
-def insert_recipients(attempt):
-    """Write the Delivery rows of ``attempt``'s run (one INSERT … SELECT); returns how many."""
-    mailing = Mailing.objects.only("pk", "owner_id", "all_clients").get(pk=attempt.mailing_id)
-    select, params = _recipients_sql(mailing)
+def _insert(attempt, select, params):
     columns = "attempt_id, client_id, email, status, skip_reason, smtp_response, tries"
     sql = (
         f"INSERT INTO {_tables()['delivery']} ({columns}) "
@@ -78,9 +84,52 @@ def insert_recipients(attempt):
         return cursor.rowcount
 
 
+def insert_recipients(attempt):
+    """Write the Delivery rows of ``attempt``'s run (one INSERT … SELECT); returns how many."""
+    mailing = Mailing.objects.only("pk", "owner_id", "all_clients").get(pk=attempt.mailing_id)
+    return _insert(attempt, *_recipients_sql(mailing))
+
+
+def insert_retried_recipients(attempt, previous, statuses):
+    """Write the rows of a retry of run ``previous``: its recipients left in ``statuses``
+    whose client still exists, each skipped by the same rule as a first run (so someone
+    who unsubscribed or was suppressed since is not mailed again). Returns how many."""
+    owner_id = Mailing.objects.filter(pk=attempt.mailing_id).values_list("owner_id", flat=True).get()
+    members = (
+        f" AND c.id IN (SELECT d.client_id FROM {_tables()['delivery']} d "
+        f"WHERE d.attempt_id = %s AND d.status IN ({', '.join(['%s'] * len(statuses))}))"
+    )
+    return _insert(attempt, *_select_recipients(owner_id, members, [previous.pk, *statuses]))
+
+
 def reach_count(mailing):
     """How many people a run of the saved ``mailing`` would mail right now (skipped ones not counted)."""
-    select, params = _recipients_sql(mailing)
+    return _count_pending(*_recipients_sql(mailing))
+
+
+def reach_count_of_choice(owner_id, *, list_ids, client_ids, all_clients):
+    """``reach_count`` of a mailing not saved yet: the owner's ``list_ids`` ∪ ``client_ids``
+    (ids of someone else's lists or clients count nobody), or all their clients."""
+    members, params = "", []
+    if not all_clients:
+        if not list_ids and not client_ids:
+            return 0
+        t = _tables()
+        list_column = connection.ops.quote_name(Client.lists.through._meta.get_field("clientlist").column)
+        parts = []
+        if client_ids:
+            parts.append(f"SELECT cc.id FROM {t['client']} cc WHERE cc.id IN ({', '.join(['%s'] * len(client_ids))})")
+            params += list(client_ids)
+        if list_ids:
+            parts.append(f"SELECT lm.client_id FROM {t['list_members']} lm "
+                         f"WHERE lm.{list_column} IN ({', '.join(['%s'] * len(list_ids))})")
+            params += list(list_ids)
+        members = f" AND c.id IN ({' UNION '.join(parts)})"
+    select, params = _select_recipients(owner_id, members, params)
+    return _count_pending(select, params)
+
+
+def _count_pending(select, params):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({select}) r WHERE r.status = %s", [*params, DeliveryStatus.PENDING])
         return cursor.fetchone()[0]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import charset_normalizer
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -53,6 +53,26 @@ COLUMN_ALIASES = {
     "comment": {"comment", "comments", "note", "notes", "комментарий", "примечание"},
 }
 HEADERLESS_COLUMNS = ["email", "full_name", "comment"]
+
+
+class _FileEmailValidator(EmailValidator):
+    """Django's e-mail validator, same rules, cheaper over a file's many rows: its lazily
+    compiled user-part pattern is resolved once (each access of the lazy object costs more
+    than the match), and each domain is checked once (a file has few distinct domains).
+    Profiled: this validation was a fifth of an import's time."""
+
+    def __init__(self):
+        super().__init__()
+        self.user_regex = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+        self.domains = {}
+
+    def validate_domain_part(self, domain_part):
+        valid = self.domains.get(domain_part)
+        if valid is None:
+            if len(self.domains) > 10_000:
+                self.domains.clear()
+            valid = self.domains[domain_part] = super().validate_domain_part(domain_part)
+        return valid
 
 
 class ImportRefused(Exception):
@@ -132,6 +152,7 @@ def import_clients(*, owner, file, all_or_nothing=False, client_list=None):
 
 
 def _import_rows(owner, rows, report, client_list=None):
+    validate_email = _FileEmailValidator()
     seen = {}  # address -> line of its first appearance in the file
     # A first import (the owner has no clients yet) cannot meet a known address: skip the
     # look-ups. A concurrent import of the same owner then ends in IntegrityError (refused).
@@ -140,7 +161,7 @@ def _import_rows(owner, rows, report, client_list=None):
     any_row = False
     for line, values in rows:
         any_row = True
-        client = _valid_row(line, values, seen, report)
+        client = _valid_row(line, values, seen, report, validate_email)
         if client:
             batch.append(client)
         if len(batch) >= BATCH_SIZE:
@@ -152,7 +173,7 @@ def _import_rows(owner, rows, report, client_list=None):
         raise ImportRefused(_("The file has a header but no rows to import."))
 
 
-def _valid_row(line, values, seen, report):
+def _valid_row(line, values, seen, report, validate_email):
     """The row as a (line, email, full_name, comment) tuple, or None after reporting why not."""
     email = Client.normalize_email(values.get("email"))
     full_name = values.get("full_name")
@@ -211,12 +232,14 @@ def _write_batch(owner, batch, report, lookup, client_list=None):
         else:
             client.updated_at = now
             changed.append(client)
-    _insert(owner, new, now)
+    new_ids = _insert(owner, new, now)
     Client.objects.bulk_update(changed, ["full_name", "comment", "updated_at"], batch_size=500)
     report.created += len(new)
     report.updated += len(changed)
     if client_list is not None:
-        lists.add_addresses(owner, [row[1] for row in batch], client_list)
+        # By id: the new rows' ids came back from their INSERT, the known ones' from the look-up
+        # (looking the batch's addresses up again cost more than writing the rows).
+        lists.add_ids([pk for pk, _name, _comment in existing.values()] + new_ids, client_list)
 
 
 def _known(owner, emails):
@@ -231,14 +254,15 @@ def _known(owner, emails):
 
 
 def _insert(owner, rows, now):
-    """Insert (email, full_name, comment) rows with plain multi-row INSERT statements.
+    """Insert (email, full_name, comment) rows with plain multi-row INSERT statements; returns
+    their ids (RETURNING, which PostgreSQL and SQLite ≥ 3.35 both have).
 
     Profiling showed building a model instance per row (what bulk_create needs) cost several
     times the SQL itself. Every concrete column of Client is filled, so a field added later
     gets its default (a callable default is called per row).
     """
     if not rows:
-        return
+        return []
     fields = [f for f in Client._meta.concrete_fields if not f.primary_key]
     given = {"owner": owner.pk, "created_at": now, "updated_at": now}
     constants, per_row = {}, []
@@ -256,6 +280,8 @@ def _insert(owner, rows, now):
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     chunk = max(1, connection.ops.bulk_batch_size(fields, rows))
+    pk = connection.ops.quote_name(Client._meta.pk.column)
+    ids = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
@@ -268,8 +294,11 @@ def _insert(owner, rows, now):
                     )
                 params.extend(values[position] for position in range(len(fields)))
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(part)), params
+                f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(part))
+                + f" RETURNING {pk}", params,
             )
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 def _updated(known, full_name, comment):

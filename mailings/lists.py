@@ -6,9 +6,11 @@ Only the list owner's clients join a list, whoever asks.
 """
 import csv
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F
 
+from mailings import dispatch
 from mailings.models import Client, ClientList
 from mailings.spreadsheets import escape_formula
 
@@ -24,17 +26,82 @@ def _ids_sql(clients, client_list):
     return ids.query.sql_with_params()
 
 
-def add_to_list(clients, client_list):
-    """Add the clients of ``clients`` (a queryset) to ``client_list``; returns how many joined."""
-    select, params = _ids_sql(clients, client_list)
+def _insert_members(list_id, select, params, id_range=None):
+    """One INSERT … SELECT of the ids ``select`` yields (those in ``id_range`` = (after, up to)
+    if given) into the list; returns how many joined."""
     table = _members_table()
+    in_range, range_params = ("AND q.member_id > %s AND q.member_id <= %s ", list(id_range)) if id_range else ("", [])
     sql = (
         f"INSERT INTO {table} (client_id, clientlist_id) SELECT q.member_id, %s FROM ({select}) q "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.client_id = q.member_id AND m.clientlist_id = %s)"
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.client_id = q.member_id AND m.clientlist_id = %s) "
+        f"{in_range}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [client_list.pk, *params, client_list.pk])
+        cursor.execute(sql, [list_id, *params, list_id, *range_params])
         return cursor.rowcount
+
+
+def add_to_list(clients, client_list):
+    """Add the clients of ``clients`` (a queryset) to ``client_list``; returns how many joined."""
+    return _insert_members(client_list.pk, *_ids_sql(clients, client_list))
+
+
+# --- Large selections: in the worker, in batches, with progress on the list's page -----
+
+IN_BACKGROUND_ABOVE = 50_000  # clients: more than this and "add to list" runs in the worker
+ID_RANGE = 50_000  # client ids per statement: one short transaction each, progress between them
+FILL_TASK = "mailings.lists.fill_list"
+
+
+def is_large(clients, client_list):
+    """Whether the selection has more than IN_BACKGROUND_ABOVE clients (counting no further)."""
+    ids = clients.filter(owner_id=client_list.owner_id).order_by().values("pk")
+    return ids[: IN_BACKGROUND_ABOVE + 1].count() > IN_BACKGROUND_ABOVE
+
+
+def add_to_list_in_background(clients, client_list):
+    """Queue the addition; the worker runs the same SQL as ``add_to_list``, in batches.
+
+    The task gets the selection as the SQL the queryset compiles to (a queryset cannot be
+    sent to the worker), so the filters and search the admin applied are the ones it adds.
+    """
+    select, params = _ids_sql(clients, client_list)
+    _set_progress(client_list.pk, {"state": "queued", "added": 0, "percent": 0})
+    dispatch.enqueue(FILL_TASK, client_list.pk, select, list(params))
+
+
+def fill_list(list_id, select, params):
+    """The worker's side of ``add_to_list_in_background``: id range by id range, each its
+    own statement (a short transaction), writing progress after each."""
+    if not ClientList.objects.filter(pk=list_id).exists():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(q.member_id), MAX(q.member_id) FROM ({select}) q", params)
+        first, last = cursor.fetchone()
+    added = 0
+    after = (first or 0) - 1
+    while first is not None and after < last:
+        up_to = after + ID_RANGE
+        added += _insert_members(list_id, select, params, (after, up_to))
+        after = up_to
+        done = min(100, int(100 * (after - first + 1) / (last - first + 1)))
+        _set_progress(list_id, {"state": "running", "added": added, "percent": done})
+    _set_progress(list_id, {"state": "done", "added": added, "percent": 100})
+    return added
+
+
+def _progress_key(list_id):
+    return f"mailings:list-fill:{list_id}"
+
+
+def _set_progress(list_id, progress):
+    cache.set(_progress_key(list_id), progress, timeout=24 * 3600)
+
+
+def fill_progress(client_list):
+    """{"state": queued|running|done, "added": n, "percent": p} of the list's last background
+    addition (kept a day), or None."""
+    return cache.get(_progress_key(client_list.pk))
 
 
 def remove_from_list(clients, client_list):
@@ -45,10 +112,19 @@ def remove_from_list(clients, client_list):
     return deleted
 
 
-def add_addresses(owner, emails, client_list):
-    """Add the owner's clients with these (normalised) addresses to ``client_list`` (an import's batch)."""
-    clients = Client.objects.filter(owner=owner, email__in=emails)
-    return add_to_list(clients, client_list)
+def add_ids(client_ids, client_list):
+    """Add the clients with these ids (the list owner's, as an import of theirs knows them)
+    to ``client_list``; members already there stay (ON CONFLICT on the pair's unique index)."""
+    table = _members_table()
+    chunk = min(2000, (connection.features.max_query_params or 4000) // 2)
+    with connection.cursor() as cursor:
+        for start in range(0, len(client_ids), chunk):
+            part = client_ids[start:start + chunk]
+            cursor.execute(
+                f"INSERT INTO {table} (client_id, clientlist_id) VALUES "
+                + ", ".join(["(%s, %s)"] * len(part)) + " ON CONFLICT DO NOTHING",
+                [value for client_id in part for value in (client_id, client_list.pk)],
+            )
 
 
 def export_rows(client_list):

@@ -84,11 +84,14 @@ class ClientList(TimestampedModel):
 
 
 class Client(TimestampedModel):
+    # No index of its own: the (owner, email) index serves every lookup by owner, and one
+    # index fewer is one less to update per imported row.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
         on_delete=models.CASCADE,
         related_name="clients",
+        db_index=False,
     )
     email = models.EmailField(_("e-mail"))
     full_name = models.CharField(_("full name"), max_length=255, blank=True, validators=[validate_single_line])
@@ -412,7 +415,18 @@ class DeliveryStatus(models.TextChoices):
     DEFERRED = "deferred", _("temporary failure, will retry")
     FAILED = "failed", _("failed")
     UNKNOWN = "unknown", _("unknown (may have been delivered)")
-    SKIPPED = "skipped", _("skipped (unsubscribed or deleted)")
+    SKIPPED = "skipped", _("skipped")
+
+
+class SkipReason(models.TextChoices):
+    """Why a recipient got a 'skipped' row: its address is suppressed (for one of the
+    suppression reasons) or its client was deleted before sending."""
+
+    UNSUBSCRIBED = SuppressionReason.UNSUBSCRIBED.value, SuppressionReason.UNSUBSCRIBED.label
+    BOUNCED = SuppressionReason.BOUNCED.value, SuppressionReason.BOUNCED.label
+    COMPLAINED = SuppressionReason.COMPLAINED.value, SuppressionReason.COMPLAINED.label
+    MANUAL = SuppressionReason.MANUAL.value, SuppressionReason.MANUAL.label
+    DELETED = "deleted", _("client deleted")
 
 
 class Delivery(models.Model):
@@ -443,8 +457,8 @@ class Delivery(models.Model):
     )
     # db_default: the INSERT … SELECTs that write deliveries without a reason (retries) need none.
     skip_reason = models.CharField(
-        _("why skipped"), max_length=12, blank=True, default="", db_default="", choices=SuppressionReason.choices,
-        help_text=_("Set on a skipped recipient: unsubscribed, or on the suppression list and why."),
+        _("why skipped"), max_length=12, blank=True, default="", db_default="", choices=SkipReason.choices,
+        help_text=_("Set on a skipped recipient: unsubscribed, on the suppression list and why, or deleted."),
     )
     sent_at = models.DateTimeField(_("time"), null=True, blank=True)
 
@@ -463,7 +477,15 @@ class Delivery(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.email}: {self.get_status_display()}"
+        return f"{self.email}: {self.status_label(self.status, self.skip_reason)}"
+
+    @staticmethod
+    def status_label(status, skip_reason=""):
+        """The status as people read it: a skipped row says why ("skipped: bounced")."""
+        label = DeliveryStatus(status).label
+        if status == DeliveryStatus.SKIPPED and skip_reason:
+            return _("%(status)s: %(reason)s") % {"status": label, "reason": SkipReason(skip_reason).label}
+        return label
 
 
 # --- Statistics kept apart from the rows (mailings/statistics/rollup.py, retention.py) ------

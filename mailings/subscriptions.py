@@ -35,18 +35,18 @@ DELIVER_TASK = "mailings.subscriptions.deliver_confirmation"
 
 
 def confirm_max_age():
-    return getattr(settings, "SUBSCRIPTION_CONFIRM_MAX_AGE", 60 * 60 * 24 * 3)
+    return settings.SUBSCRIPTION_CONFIRM_MAX_AGE
 
 
 def min_fill_seconds():
     """A person takes a few seconds to fill the form; a bot posts at once."""
-    return getattr(settings, "SUBSCRIPTION_MIN_FILL_SECONDS", 3)
+    return settings.SUBSCRIPTION_MIN_FILL_SECONDS
 
 
 # Requests per hour: per address (a person asking again, or someone bombing an inbox) and
 # per IP (one machine filling the form in a loop).
 def limits():
-    return getattr(settings, "SUBSCRIPTION_RATE_LIMITS", {"address": 3, "ip": 20})
+    return settings.SUBSCRIPTION_RATE_LIMITS
 
 
 def form_url(client_list):

@@ -55,6 +55,10 @@ def test_numbers_are_read_and_anything_else_is_refused():
         ("DEBUG", "maybe", "Configuration error: DEBUG: expected 1/0 (got 'maybe')"),
         ("Q_WORKERS", "two", "Configuration error: Q_WORKERS: expected a whole number (got 'two')"),
         ("MAILING_RATE_LIMIT", "fast", "Configuration error: MAILING_RATE_LIMIT: expected a number (got 'fast')"),
+        ("SUBSCRIPTION_RATE_LIMIT_PER_IP", "0",
+         "Configuration error: SUBSCRIPTION_RATE_LIMIT_PER_IP: expected a whole number of at least 1 (got 0)"),
+        ("SUBSCRIPTION_MIN_FILL_SECONDS", "3s",
+         "Configuration error: SUBSCRIPTION_MIN_FILL_SECONDS: expected a whole number (got '3s')"),
     ],
 )
 def test_a_bad_value_stops_manage_py_with_one_line(variable, value, line):
@@ -70,6 +74,17 @@ def test_manage_py_reads_a_word_for_true(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "True True"
+
+
+def test_the_subscription_settings_are_read_from_the_environment(tmp_path):
+    result = manage(
+        "shell", "-c", "from django.conf import settings as s; "
+        "print(s.SUBSCRIPTION_CONFIRM_MAX_AGE, s.SUBSCRIPTION_MIN_FILL_SECONDS, sorted(s.SUBSCRIPTION_RATE_LIMITS.items()))",
+        SUBSCRIPTION_CONFIRM_MAX_AGE="3600", SUBSCRIPTION_MIN_FILL_SECONDS="0",
+        SUBSCRIPTION_RATE_LIMIT_PER_ADDRESS="5", SUBSCRIPTION_RATE_LIMIT_PER_IP="50", CACHE_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "3600 0 [('address', 5), ('ip', 50)]"
 
 
 def test_every_variable_is_read_once_in_the_settings():

@@ -80,7 +80,8 @@ class AttemptAdmin(ReadOnlyAdmin):
         rows += list(obj.deliveries.filter(status=DeliveryStatus.SENT).order_by("pk")[: DELIVERIES_SHOWN - len(rows)])
         body = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((d.email, d.get_status_display(), d.smtp_code or "", d.smtp_response, d.tries) for d in rows),
+            ((d.email, Delivery.status_label(d.status, d.skip_reason), d.smtp_code or "", d.smtp_response, d.tries)
+             for d in rows),
         )
         link = reverse("admin:mailings_delivery_changelist") + f"?attempt__id__exact={obj.pk}"
         return format_html(
@@ -104,9 +105,9 @@ def compacted_note(attempt):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["email", "status", "smtp_code", "sent_at", "attempt"]
+    list_display = ["email", "status_display", "smtp_code", "sent_at", "attempt"]
     list_select_related = ["attempt__mailing__message"]
-    list_filter = ["status"]
+    list_filter = ["status", "skip_reason"]
     search_fields = ["email"]
 
     def changelist_view(self, request, extra_context=None):
@@ -123,3 +124,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         return permissions.scope_to_user(
             super().get_queryset(request), request.user, "attempt__mailing__owner"
         )
+
+    @display(description=gettext_lazy("status"), ordering="status")
+    def status_display(self, obj):
+        return Delivery.status_label(obj.status, obj.skip_reason)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import ngettext
 from django.contrib.admin.models import ADDITION, LogEntry
@@ -156,6 +157,16 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
         return render(request, "admin/mailings/client/choose_list.html", context)
 
     def _added(self, request, queryset, client_list):
+        if lists.is_large(queryset, client_list):
+            # A request adding a million rows would outlive the proxy's timeout.
+            lists.add_to_list_in_background(queryset, client_list)
+            self.message_user(request, format_html(
+                gettext("More than {threshold} clients: they are being added to “{name}” in the background. "
+                        "<a href=\"{url}\">The list's page</a> shows the progress."),
+                threshold=lists.IN_BACKGROUND_ABOVE, name=client_list.name,
+                url=reverse("admin:mailings_clientlist_change", args=[client_list.pk]),
+            ), messages.SUCCESS)
+            return None
         count = lists.add_to_list(queryset, client_list)
         self.message_user(request, ngettext(
             "%(count)d client joined the list “%(list)s”.", "%(count)d clients joined the list “%(list)s”.", count,

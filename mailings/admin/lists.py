@@ -6,6 +6,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.decorators import action, display
 
 from mailings import lists
@@ -21,8 +22,11 @@ class ClientListAdmin(OwnedAdmin):
     list_display = ["name", "member_count", "subscription_enabled", "created_at"]
     search_fields = ["name"]
     list_filter = ["subscription_enabled"]
-    fields = ["name", "description", "subscription_enabled", "subscription_display", "created_at", "updated_at"]
-    readonly_fields = ["subscription_display", "created_at", "updated_at"]
+    fields = [
+        "name", "description", "subscription_enabled", "subscription_display", "fill_display", "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["subscription_display", "fill_display", "created_at", "updated_at"]
     actions_detail = ["export_members"]
 
     def get_queryset(self, request):
@@ -43,6 +47,22 @@ class ClientListAdmin(OwnedAdmin):
             "url": url, "enabled": client_list.subscription_enabled, "members": members,
             "confirmed": confirmed, "snippet": render_to_string("mailings/subscribe_snippet.html", {"url": url}),
         })
+
+    @display(description=_("adding clients in the background"))
+    def fill_display(self, client_list):
+        """Where the last large "add to list" stands (it runs in the worker: lists.fill_list)."""
+        progress = lists.fill_progress(client_list) if client_list.pk else None
+        if progress is None:
+            return "—"
+        if progress["state"] == "queued":
+            return _("Waiting for the worker to start.")
+        text = ngettext(
+            "%(percent)d%% done, %(added)d client added so far.", "%(percent)d%% done, %(added)d clients added so far.",
+            progress["added"],
+        ) if progress["state"] == "running" else ngettext(
+            "Done: %(added)d client added.", "Done: %(added)d clients added.", progress["added"],
+        )
+        return text % progress
 
     @action(description=_("Export members (CSV)"), url_path="export", icon="download")
     def export_members(self, request, object_id):

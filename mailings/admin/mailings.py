@@ -25,6 +25,7 @@ from mailings.admin.base import (
     OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
     visible_mailing_or_404,
 )
+from mailings.admin.reach import MailingReachAdminMixin, reach_text
 from mailings.admin.reports import MailingReportsAdminMixin
 from mailings.forms import MailingForm
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Mailing
@@ -40,7 +41,7 @@ def change_url(mailing):
 
 
 @admin.register(Mailing)
-class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
+class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin):
     form = MailingForm
     autocomplete_fields = ["message", "lists", "clients"]
     list_display = [
@@ -119,11 +120,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
     @display(description=gettext_lazy("reach now"))
     def reach_display(self, mailing):
         """How many people a run would mail if it started now (lists as they are now)."""
-        count = audience.reach_count(mailing)
-        return ngettext(
-            "%(count)d person (unsubscribed and suppressed addresses not counted)",
-            "%(count)d people (unsubscribed and suppressed addresses not counted)", count,
-        ) % {"count": count}
+        return reach_text(audience.reach_count(mailing))
 
     @display(description=gettext_lazy("clients"), ordering="client_count")
     def client_count(self, mailing):

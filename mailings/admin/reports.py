@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from unfold.decorators import display
 
 from mailings.admin.base import visible_mailing_or_404
-from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
+from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus, SkipReason
 from mailings.spreadsheets import csv_response, xlsx_response
 from mailings.statistics import charts, queries
 from mailings.statistics.export import report_datasets
@@ -84,6 +84,7 @@ ATTEMPT_HEADERS = [
     gettext_lazy("Status"), gettext_lazy("Sent"), gettext_lazy("Failed"), gettext_lazy("Unknown"),
     gettext_lazy("Success rate"), gettext_lazy("Mail server response"),
 ]
+SKIPPED_HEADERS = [gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Why skipped")]
 FAILURE_HEADERS = [
     gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Status"),
     gettext_lazy("Time"), gettext_lazy("Tries"), gettext_lazy("SMTP code"),
@@ -140,6 +141,7 @@ class MailingReportsAdminMixin:
             mailing, filters,
             attempts_page=page_number(request.GET.get("page")),
             failures_page=page_number(request.GET.get("fpage")),
+            skipped_page=page_number(request.GET.get("spage")),
         )
         context = {
             **self.admin_site.each_context(request),
@@ -151,10 +153,12 @@ class MailingReportsAdminMixin:
                 **data,
                 "attempts": with_labels(data["attempts"], kind=AttemptKind, status=AttemptStatus),
                 "failures": with_labels(data["failures"], status=DeliveryStatus),
+                "skipped": with_labels(data["skipped"], skip_reason=SkipReason),
             },
             "summary_cards": summary_cards(data["summary"]),
             "attempt_headers": ATTEMPT_HEADERS,
             "failure_headers": FAILURE_HEADERS,
+            "skipped_headers": SKIPPED_HEADERS,
             "runs_chart": charts.runs_chart(data["chart_runs"]),
             "chart_options": charts.options(stacked=True),
             "export_links": [(fmt.upper(), export_url(mailing, fmt, form)) for fmt in WRITERS],

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from lib.smtp import SMTPTransport, TransportError
 from mailings.delivery.progress import Results, claim_batch, new_claim, progress_writes_tuned, release_claimed
-from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, SkipReason, Suppression
 from mailings.rendering import PreparedMessage
 from mailings.runs.state import describe, finish, hand_over, pause_run, stop_reason
 
@@ -82,6 +82,7 @@ class RunDelivery:
         self.last_reply = ""
         self.failures = Counter()
         self.owner_name = attempt.mailing.owner.full_name
+        self.owner_id = attempt.mailing.owner_id  # whose suppression list rules out an address
         self.is_test = attempt.kind == AttemptKind.TEST  # to the owner's own address, no client
         self.counted_at = 0.0  # when the attempt's counters and heartbeat were last written
 
@@ -104,18 +105,30 @@ class RunDelivery:
         if self.connection_failures >= settings.MAILING_CONNECT_RETRIES:
             raise Paused(error)
 
-    def skip_reason(self, client_id, *, unsubscribed):
-        """Why this recipient must not be mailed, or "" (a test send has no client on purpose)."""
+    def skip_reason(self, client_id, *, unsubscribed, suppressed=""):
+        """Why this recipient must not be mailed (a ``SkipReason``), or "" (a test send has
+        no client on purpose). ``suppressed``: the reason of the address's suppression entry."""
         if client_id is None and not self.is_test:
-            return _("The client was deleted before sending.")
+            return SkipReason.DELETED
         if unsubscribed:
-            return _("The client unsubscribed before sending.")
-        return ""
+            return SkipReason.UNSUBSCRIBED
+        return suppressed
+
+    def skip(self, recipient, results, reason):
+        """Record ``recipient`` skipped for ``reason``, with a sentence saying why in the reply."""
+        if reason == SkipReason.DELETED:
+            reply = _("The client was deleted before sending.")
+        elif reason == SkipReason.UNSUBSCRIBED:
+            reply = _("The client unsubscribed before sending.")
+        else:
+            reply = _("The address was put on the suppression list (%(reason)s) before sending.") % {
+                "reason": SkipReason(reason).label}
+        results.record(recipient, DeliveryStatus.SKIPPED, reply=reply, attempted=False, skip_reason=reason)
 
     def send_one(self, recipient, results, date):
         reason = self.skip_reason(recipient.client_id, unsubscribed=recipient.unsubscribed)
         if reason:
-            results.record(recipient, DeliveryStatus.SKIPPED, reply=reason, attempted=False)
+            self.skip(recipient, results, reason)
             return
         if self.is_test and not recipient.full_name:
             recipient.full_name = self.owner_name
@@ -140,7 +153,7 @@ class RunDelivery:
             return
         if outcome is None:  # begin_smtp said no: the message was abandoned before its end
             if skip[0]:
-                results.record(recipient, DeliveryStatus.SKIPPED, reply=skip[0], attempted=False)
+                self.skip(recipient, results, skip[0])
             return  # None: another worker took the run over; the row is theirs
         self.connection_failures = 0
         results.record(recipient, DeliveryStatus.SENT, *outcome)
@@ -148,9 +161,10 @@ class RunDelivery:
     def begin_smtp(self, recipient, results):
         """The one small transaction at the start of an SMTP transaction (its envelope sent,
         the final dot not yet): the outcomes so far are written and this row becomes
-        'sending', unless its client was deleted or unsubscribed meanwhile. Returns "" to go
-        ahead, a skip reason, or None when the row is no longer this run's."""
-        mark = (recipient.delivery_id, not self.is_test)
+        'sending', unless its client was deleted or unsubscribed, or its address suppressed,
+        meanwhile. Returns "" to go ahead, a skip reason, or None when the row is no longer
+        this run's."""
+        mark = (recipient.delivery_id, None if self.is_test else self.owner_id)
         marked = self.save(results, mark=mark)
         if marked:
             return ""
@@ -160,7 +174,9 @@ class RunDelivery:
             return None
         if state[0] == DeliveryStatus.SENDING:
             return ""  # marked, though the row count did not say so
-        return self.skip_reason(state[1], unsubscribed=state[2] is not None)
+        suppressed = (Suppression.objects.filter(owner_id=self.owner_id, email__iexact=recipient.email)
+                      .values_list("reason", flat=True).first() or "")
+        return self.skip_reason(state[1], unsubscribed=state[2] is not None, suppressed=suppressed)
 
     def run_batch(self, batch):
         results = Results()

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 
-from mailings.models import Attempt, Client, Delivery, DeliveryStatus
+from mailings.models import Attempt, Client, Delivery, DeliveryStatus, Suppression
 from mailings.rendering import Recipient
 
 logger = logging.getLogger(__name__)
@@ -71,20 +71,25 @@ def release_claimed(attempt_id, claim):
 
 DELIVERY = Delivery._meta.db_table
 CLIENT = Client._meta.db_table
+SUPPRESSION = Suppression._meta.db_table
 # The per-message statements are raw SQL: they run once per message, and compiling their
 # ORM equivalents cost more than the SMTP transaction itself (bench/send_throughput.py).
+# The suppression test is one probe of the unique index on (owner_id, LOWER(email)); its one
+# parameter is the mailing's owner.
 STILL_WANTED = (
     f" AND EXISTS (SELECT 1 FROM {CLIENT} c WHERE c.id = {DELIVERY}.client_id AND c.unsubscribed_at IS NULL)"
+    f" AND NOT EXISTS (SELECT 1 FROM {SUPPRESSION} s WHERE s.owner_id = %s AND LOWER(s.email) = LOWER({DELIVERY}.email))"
 )
 
 
 def progress_update(claim, now, outcome=None, ids=(), mark=None):
     """One UPDATE of the rows ``claim`` still holds: ``ids`` get ``outcome`` (status, code,
-    reply, attempted); with ``mark`` = (row id, whether its client must still exist and be
-    subscribed) the same statement turns that row from claimed to 'sending'."""
+    reply, attempted, skip reason); with ``mark`` = (row id, the mailing's owner id when its
+    client must still exist, be subscribed and not be on the owner's suppression list, else
+    None) the same statement turns that row from claimed to 'sending'."""
     assignments, conditions, where_params = [], [], []
     if outcome:
-        status, code, reply, attempted = outcome
+        status, code, reply, attempted, skip_reason = outcome
         pending = status == DeliveryStatus.PENDING
         sent_at = None if pending else connection.ops.adapt_datetimefield_value(now)
         assignments = [("status", "%s", [status]), ("smtp_code", "%s", [code]),
@@ -93,12 +98,14 @@ def progress_update(claim, now, outcome=None, ids=(), mark=None):
             assignments.append(("tries", "tries + 1", []))
         if pending:
             assignments.append(("claim", "''", []))
+        if skip_reason:
+            assignments.append(("skip_reason", "%s", [skip_reason]))
         conditions.append(f"id IN ({', '.join(['%s'] * len(ids))})")
         where_params += ids
     if mark:
-        row_id, still_wanted = mark
-        conditions.append(f"(id = %s AND status = %s{STILL_WANTED if still_wanted else ''})")
-        where_params += [row_id, DeliveryStatus.CLAIMED]
+        row_id, owner_id = mark
+        conditions.append(f"(id = %s AND status = %s{STILL_WANTED if owner_id is not None else ''})")
+        where_params += [row_id, DeliveryStatus.CLAIMED, *([owner_id] if owner_id is not None else [])]
         if outcome:  # the marked row keeps every column but its status
             assignments = [
                 (column, f"CASE WHEN id = %s THEN {'%s' if column == 'status' else column} ELSE {sql} END",
@@ -119,14 +126,14 @@ class Results:
     COUNTERS = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.UNKNOWN: "unknown"}
 
     def __init__(self):
-        self.rows = {}  # (status, code, reply, attempted) -> [delivery ids]
+        self.rows = {}  # (status, code, reply, attempted, skip reason) -> [delivery ids]
         self.uncounted = Counter()  # written rows not yet in the attempt's counters
         self.last_reply = ""
         self.failures = Counter()
 
-    def record(self, recipient, status, code=None, reply="", attempted=True):
+    def record(self, recipient, status, code=None, reply="", attempted=True, skip_reason=""):
         """``attempted``: the send counts against the recipient's tries."""
-        self.rows.setdefault((status, code, reply[:2000], attempted), []).append(recipient.delivery_id)
+        self.rows.setdefault((status, code, reply[:2000], attempted, skip_reason), []).append(recipient.delivery_id)
         if status == DeliveryStatus.SENT:
             self.last_reply = f"{code} {reply}"
         elif status in (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN,

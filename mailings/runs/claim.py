@@ -10,13 +10,13 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from mailings import audience
 from mailings.dispatch import resumable_attempts
-from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus, Mailing
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, Mailing
 from mailings.runs.state import save_settled_status, stop_reason
 from mailings.schedule import next_run_after
 
@@ -37,36 +37,14 @@ def _create_attempt(mailing, kind, scheduled_for, now):
         return None
 
 
-def _insert_deliveries(attempt, select_sql, params):
-    """INSERT ... SELECT: the recipients never pass through Python, so memory stays flat."""
-    columns = "attempt_id, client_id, email, status, smtp_response, tries"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Delivery._meta.db_table} ({columns}) {select_sql}", params
-        )
-    attempt.recipients = Delivery.objects.filter(attempt=attempt).count()
-    attempt.save(update_fields=["recipients"])
-
-
-def _client_select(attempt_id):
-    status = (
-        f"CASE WHEN c.unsubscribed_at IS NULL THEN '{DeliveryStatus.PENDING}' "
-        f"ELSE '{DeliveryStatus.SKIPPED}' END"
-    )
-    return f"SELECT {int(attempt_id)}, c.id, c.email, {status}, '', 0 FROM {Client._meta.db_table} c"
-
-
 def _populate_from_mailing(attempt):
     attempt.recipients = audience.insert_recipients(attempt)
     attempt.save(update_fields=["recipients"])
 
 
 def _populate_from_failures(attempt, previous):
-    sql = (
-        f"{_client_select(attempt.pk)} JOIN {Delivery._meta.db_table} d ON d.client_id = c.id "
-        f"WHERE d.attempt_id = %s AND d.status IN ({', '.join(['%s'] * len(RETRIED_STATUSES))})"
-    )
-    _insert_deliveries(attempt, sql, [previous.pk, *RETRIED_STATUSES])
+    attempt.recipients = audience.insert_retried_recipients(attempt, previous, RETRIED_STATUSES)
+    attempt.save(update_fields=["recipients"])
 
 
 def claim_scheduled_run(*, mailing_id, now, expected=None):

@@ -342,6 +342,17 @@ def report_failures(mailing, filters):
     return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
 
 
+def report_skipped(mailing, filters):
+    """Recipients the runs in the filter skipped (unsubscribed, suppressed, deleted), with why."""
+    deliveries = Delivery.objects.filter(
+        attempt__mailing=mailing, status=DeliveryStatus.SKIPPED
+    ).exclude(attempt__kind=AttemptKind.TEST)
+    return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
+
+
+SKIPPED_FIELDS = ("pk", "email", "skip_reason", "attempt_id", "attempt__started_at")
+
+
 FAILURE_FIELDS = (
     "pk", "email", "status", "smtp_code", "smtp_response", "sent_at", "tries",
     "attempt_id", "attempt__started_at",
@@ -367,16 +378,16 @@ def page_of(queryset, number, fields, shape=dict):
     }
 
 
-def report(mailing, filters, attempts_page=1, failures_page=1):
+def report(mailing, filters, attempts_page=1, failures_page=1, skipped_page=1):
     """Summary, chart of runs and one page of each table, cached per mailing version."""
-    params = (mailing.pk, filters, attempts_page, failures_page)
+    params = (mailing.pk, filters, attempts_page, failures_page, skipped_page)
     return cached(
         "report", mailing_version_key(mailing.pk), params,
-        lambda: compute_report(mailing, filters, attempts_page, failures_page),
+        lambda: compute_report(mailing, filters, attempts_page, failures_page, skipped_page),
     )
 
 
-def compute_report(mailing, filters, attempts_page, failures_page):
+def compute_report(mailing, filters, attempts_page, failures_page, skipped_page=1):
     rollup.catch_up()
     attempts = report_attempts(mailing, filters)
     attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS, with_run_rate)
@@ -386,6 +397,7 @@ def compute_report(mailing, filters, attempts_page, failures_page):
         "attempts": attempts_table,
         "chart_runs": chart_runs,
         "failures": page_of(report_failures(mailing, filters), failures_page, FAILURE_FIELDS),
+        "skipped": page_of(report_skipped(mailing, filters), skipped_page, SKIPPED_FIELDS),
     }
 
 

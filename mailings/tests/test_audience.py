@@ -9,7 +9,8 @@ from mailings import audience
 from mailings.delivery import loop
 from mailings.runs import claim
 from mailings.models import (
-    Client, ClientList, Delivery, DeliveryStatus, Mailing, Message, Suppression, SuppressionReason,
+    AttemptKind, AttemptStatus, Client, ClientList, Delivery, DeliveryStatus, Mailing, Message, Suppression,
+    SuppressionReason,
 )
 from mailings.rendering import unsubscribe_token
 
@@ -160,3 +161,73 @@ def test_the_demo_data_has_lists_a_suppression_and_a_subscription_form():
     assert ClientList.objects.filter(subscription_enabled=True).exists()
     assert Suppression.objects.filter(reason=SuppressionReason.BOUNCED).exists()
     assert HttpClient().get(reverse("subscribe", args=["demo-news-Zr8pW4"])).status_code == 200
+
+
+def test_a_retry_skips_addresses_unsubscribed_or_suppressed_since_the_first_run(alice):
+    ann, bob, cid, dan = (client(alice, f"{name}@example.org") for name in ("ann", "bob", "cid", "dan"))
+    mailing = mailing_for(alice, clients=[ann, bob, cid, dan])
+    first = run(mailing)
+    Delivery.objects.filter(attempt=first).update(status=DeliveryStatus.FAILED)
+    Delivery.objects.filter(attempt=first, email="dan@example.org").update(status=DeliveryStatus.SENT)
+    first.status = AttemptStatus.FAILURE
+    first.save(update_fields=["status"])
+    Client.objects.filter(pk=bob.pk).update(unsubscribed_at=timezone.now())
+    Suppression.objects.create(owner=alice, email="CID@example.org", reason=SuppressionReason.COMPLAINED)
+
+    retry = claim.claim_extra_run(
+        mailing_id=mailing.pk, kind=AttemptKind.RETRY, scheduled_for=timezone.now(), now=timezone.now(),
+        retried_id=first.pk,
+    )
+
+    assert rows(retry) == {
+        ("ann@example.org", DeliveryStatus.PENDING, ""),
+        ("bob@example.org", DeliveryStatus.SKIPPED, SuppressionReason.UNSUBSCRIBED),
+        ("cid@example.org", DeliveryStatus.SKIPPED, SuppressionReason.COMPLAINED),
+    }
+    assert retry.recipients == 3
+
+
+def test_the_report_and_the_run_page_list_skipped_recipients_with_their_reason(alice, client, english):
+    ann, bob, cid = (Client.objects.create(owner=alice, email=f"{n}@example.org") for n in ("ann", "bob", "cid"))
+    Client.objects.filter(pk=bob.pk).update(unsubscribed_at=timezone.now())
+    Suppression.objects.create(owner=alice, email="cid@example.org", reason=SuppressionReason.BOUNCED)
+    mailing = mailing_for(alice, clients=[ann, bob, cid])
+    attempt = run(mailing)
+    client.force_login(alice, backend="backoffice.backends.EmailBackend")
+
+    report = client.get(reverse("admin:mailings_mailing_report", args=[mailing.pk]))
+    page = client.get(reverse("admin:mailings_attempt_change", args=[attempt.pk]))
+
+    skipped = report.context["report"]["skipped"]["rows"]
+    assert sorted((row["email"], str(row["skip_reason_label"])) for row in skipped) == [
+        ("bob@example.org", "unsubscribed"), ("cid@example.org", "bounced"),
+    ]
+    assert "<td>cid@example.org</td><td>skipped: bounced</td>" in page.content.decode()
+    assert "<td>bob@example.org</td><td>skipped: unsubscribed</td>" in page.content.decode()
+    assert "skipped (unsubscribed" not in page.content.decode()
+    html = report.content.decode()
+    table = html[html.index('id="report-skipped"'):]
+    assert "cid@example.org" in table and ">bounced<" in table
+
+
+def test_the_reach_endpoint_counts_an_unsaved_choice_of_the_owners_lists_and_clients(alice, bob, client, english):
+    ann, bob_c, cid = (Client.objects.create(owner=alice, email=f"{n}@example.org") for n in ("ann", "bob", "cid"))
+    Client.objects.filter(pk=bob_c.pk).update(unsubscribed_at=timezone.now())
+    news = new_list(alice, "News", [ann, bob_c])
+    foreign = Client.objects.create(owner=bob, email="zed@example.org")
+    foreign_list = new_list(bob, "Bob's", [foreign])
+    client.force_login(alice, backend="backoffice.backends.EmailBackend")
+    url = reverse("admin:mailings_mailing_reach")
+
+    def reach(**params):
+        response = client.get(url, params)
+        assert response.status_code == 200
+        return response.json()
+
+    assert reach(lists=[news.pk], clients=[cid.pk]) == {
+        "count": 2, "text": "Would reach now: 2 people (unsubscribed and suppressed addresses not counted)"}
+    assert reach(lists=[foreign_list.pk], clients=[foreign.pk])["count"] == 0
+    assert reach()["count"] == 0
+    assert reach(all_clients="1")["count"] == 2
+    assert reach(lists=["x", news.pk])["count"] == 1
+    assert "backoffice/mailing-reach.js" in client.get(reverse("admin:mailings_mailing_add")).content.decode()

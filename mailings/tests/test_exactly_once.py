@@ -25,7 +25,9 @@ from django.utils import timezone
 from lib.smtp_server import GARBAGE, Behaviour
 from mailings import services
 from mailings.delivery import loop
-from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
+from mailings.models import (
+    Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus, SkipReason, Suppression, SuppressionReason,
+)
 from mailings.runs import claim
 from mailings.tests.factories import make_mailing
 
@@ -250,6 +252,40 @@ def test_a_client_deleted_or_unsubscribed_mid_run_is_skipped(owner, smtp_server,
                    .values_list("email", "smtp_response"))
     assert skipped == {"c00003@example.org": "The client was deleted before sending.",
                        "c00004@example.org": "The client unsubscribed before sending."}
+    reasons = dict(Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.SKIPPED)
+                   .values_list("email", "skip_reason"))
+    assert reasons == {"c00003@example.org": SkipReason.DELETED, "c00004@example.org": SkipReason.UNSUBSCRIBED}
+    assert (attempt.status, attempt.sent) == (AttemptStatus.SUCCESS, 3)
+
+
+def test_an_address_suppressed_mid_run_is_skipped_with_the_suppressions_reason(owner, smtp_server, fast, settings):
+    settings.MAILING_BATCH_SIZE = 100  # the whole run is claimed before the first send
+    mailing, attempt = start_run(owner, 4)
+    other = type(owner).objects.create_user(email="other@example.com", password="x-long-password-1")
+
+    def suppress_addresses():
+        try:
+            # Stored in another case: the check compares addresses case-insensitively.
+            Suppression.objects.create(owner=owner, email="C00002@Example.org", reason=SuppressionReason.BOUNCED)
+            # Another owner's list does not concern this mailing.
+            Suppression.objects.create(owner=other, email="c00003@example.org", reason=SuppressionReason.MANUAL)
+        finally:
+            connection.close()
+
+    def meanwhile(received):
+        if received.rcpt_tos == ["c00001@example.org"]:
+            thread = threading.Thread(target=suppress_addresses)
+            thread.start()
+            thread.join()
+
+    smtp_server.on_message = meanwhile
+    attempt = loop.deliver(attempt)
+
+    assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00001@example.org", "c00003@example.org"]
+    skipped = list(Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.SKIPPED)
+                   .values_list("email", "skip_reason", "smtp_response"))
+    assert skipped == [("c00002@example.org", SkipReason.BOUNCED,
+                        "The address was put on the suppression list (bounced) before sending.")]
     assert (attempt.status, attempt.sent) == (AttemptStatus.SUCCESS, 3)
 
 

@@ -210,3 +210,32 @@ def test_suppression_import_and_scoping(client, alice, bob, manager):
     login(client, manager)
     assert client.get(reverse("admin:mailings_suppression_changelist")).status_code == 200
     assert client.get(reverse("admin:mailings_suppression_import")).status_code == 403
+
+
+def test_adding_a_large_selection_runs_in_the_worker_with_progress_on_the_lists_page(
+    client, alice, alices, sync_queue, monkeypatch, english,
+):
+    from mailings import lists
+
+    monkeypatch.setattr(lists, "IN_BACKGROUND_ABOVE", 3)
+    monkeypatch.setattr(lists, "ID_RANGE", 2)  # several batches
+    client_list, members = alices
+    Client.objects.create(owner=alice, email="other@example.net")  # not matching the search
+    login(client, alice)
+
+    response = act(client, "add_to_list", query="?q=example.org", selected=members[:1], select_across=True,
+                   client_list=client_list.pk)
+
+    assert response.status_code == 302
+    assert set(client_list.clients.values_list("email", flat=True)) == {c.email for c in members}
+    assert lists.fill_progress(client_list) == {"state": "done", "added": 5, "percent": 100}
+    page = client.get(reverse("admin:mailings_clientlist_change", args=[client_list.pk])).content.decode()
+    assert "Done: 5 clients added." in page
+
+
+def test_a_selection_under_the_threshold_is_added_in_the_request(client, alice, alices, english):
+    client_list, members = alices
+    login(client, alice)
+    response = act(client, "add_to_list", select_across=True, selected=members[:1], client_list=client_list.pk)
+    assert client_list.clients.count() == 5
+    assert [str(m) for m in response.wsgi_request._messages] == ["5 clients joined the list “Alice's”."]
