@@ -24,19 +24,29 @@ class MessageAdmin(OwnedAdmin):
     search_fields = ["subject"]
     list_filter = ["created_at"]
     date_hierarchy = "created_at"
-    readonly_fields = ["preview", "created_at", "updated_at"]
+    readonly_fields = ["rendered_body", "preview", "created_at", "updated_at"]
 
     def get_queryset(self, request):
         # Meta.ordering is dropped from aggregate queries; autocomplete pages need an order.
         return super().get_queryset(request).annotate(mailing_count=Count("mailings")).order_by("-created_at", "-pk")
 
     def get_fields(self, request, obj=None):
-        fields = ["subject", "body"]
+        # Who cannot edit (a manager) reads the body as HTML, not as its source code.
+        body = "body" if obj is None or self.has_change_permission(request, obj) else "rendered_body"
+        fields = ["subject", body]
         return fields + ["preview", "created_at", "updated_at"] if obj else fields
 
     @display(description=_("mailings"), ordering="mailing_count")
     def mailing_count(self, message):
         return message.mailing_count
+
+    @display(description=_("body"))
+    def rendered_body(self, message):
+        """The body as HTML, sanitised again on display, its placeholders left as written."""
+        return format_html(
+            '<div class="prose max-w-none dark:prose-invert">{}</div>',
+            mark_safe(sanitize_html(message.body)),  # sanitised here
+        )
 
     @display(description=_("preview"))
     def preview(self, message):
