@@ -51,9 +51,14 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
     search_fields = ["message__subject"]
     date_hierarchy = "start_at"
     actions = ["disable_mailings", "enable_mailings"]
+    # One primary button and a menu: six buttons in a row overflow a laptop's header and a phone.
     actions_detail = [
-        "send_now_action", "send_test_action", "retry_failed_action",
-        "disable_mailing_detail", "enable_mailing_detail",
+        "send_now_action",
+        {
+            "title": gettext_lazy("Other actions"),
+            "icon": "more_vert",
+            "items": ["send_test_action", "retry_failed_action", "disable_mailing_detail", "enable_mailing_detail"],
+        },
     ]
     state_fields = [
         "state", "next_run_display", "last_attempt_display", "progress_display", "client_count",

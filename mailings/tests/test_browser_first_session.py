@@ -1,8 +1,12 @@
 """What a first session sees in a real browser (Debian's Chromium), in Russian (issue #13)."""
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from conftest import browser_login, screenshot
-from mailings.models import Message
+from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus, MailingStatus, Message
+from mailings.tests.conftest import make_mailing
 
 pytestmark = pytest.mark.browser
 
@@ -21,3 +25,58 @@ def test_a_manager_reads_a_message_body_rendered_not_as_html_source(browser_page
     # The body as written (placeholder kept), in bold; the preview below fills the placeholder.
     assert page.locator("strong", has_text="{{ full_name }}").count() == 1
     assert page.locator("strong", has_text="Иван Петров").count() == 1
+
+
+def mailing_with_a_failed_run(owner):
+    """A running mailing whose last run left a failed recipient (so every button applies)."""
+    mailing = make_mailing(owner, 3, next_run_at=timezone.now() + timedelta(days=7), status=MailingStatus.RUNNING)
+    attempt = Attempt.objects.create(
+        mailing=mailing, scheduled_for=timezone.now(), status=AttemptStatus.FAILURE, finished_at=timezone.now(),
+        recipients=3, sent=2, failed=1,
+        server_response="1 of 3 refused: 550 5.1.1 <c00001@example.org>: Recipient address rejected: "
+                        "User unknown in virtual mailbox table",
+    )
+    for index, client in enumerate(mailing.clients.all()):
+        Delivery.objects.create(
+            attempt=attempt, client=client, email=client.email, sent_at=timezone.now(),
+            status=DeliveryStatus.FAILED if index == 0 else DeliveryStatus.SENT, smtp_code=550 if index == 0 else 250,
+        )
+    return mailing
+
+
+MAILING_ACTIONS = ["Отчёт", "История", "Отправить сейчас", "Отправить тест себе",
+                   "Повторить для неудавшихся получателей", "Отключить"]
+
+
+def reachable(page, title):
+    """The action is on screen, or one or two clicks away (the phone's menu, then the group)."""
+    link = page.locator(f"a:has-text('{title}')").filter(visible=True)
+    openers = ["a:has-text('more_horiz')", "a:has-text('Другие действия')"]
+    for opener in [None, *openers]:
+        if opener and page.locator(opener).filter(visible=True).count():
+            page.locator(opener).filter(visible=True).first.click()
+        if link.count():
+            box = link.first.bounding_box()
+            return box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+    return False
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (390, 844)])
+def test_the_mailing_page_fits_the_screen_and_every_action_is_reachable(browser_page, alice, size):
+    page = browser_page
+    mailing = mailing_with_a_failed_run(alice)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    browser_login(page, alice.email)
+    page.wait_for_url("**/admin/")
+    change_url = page.base_url + f"/admin/mailings/mailing/{mailing.pk}/change/"
+    for url in [change_url, page.base_url + f"/admin/mailings/mailing/{mailing.pk}/report/", page.base_url + "/admin/"]:
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") == size[0], url
+    page.goto(change_url)
+    screenshot(page, f"mailing-actions-{size[0]}")
+    if size[0] >= 1024:
+        # The header keeps room for the page's title beside the buttons.
+        assert page.locator("h1").first.evaluate("h => h.clientWidth") > 0
+    for title in MAILING_ACTIONS:
+        page.goto(change_url)
+        assert reachable(page, title), title
