@@ -137,7 +137,24 @@ class MailingStatus(models.TextChoices):
     COMPLETED = "completed", _("completed")
 
 
+# "Active" (will it send?), the one definition behind the mailing page, the dashboard's
+# upcoming runs and the home page: enabled, its owner not blocked, and either running (a run
+# is going or more are scheduled) or created with its first run ahead. ``Mailing.held_reason``
+# says in words why a mailing outside it does not send.
+ACTIVE_MAILING = models.Q(is_enabled=True, owner__is_active=True) & (
+    models.Q(status=MailingStatus.RUNNING) | models.Q(status=MailingStatus.CREATED, next_run_at__isnull=False)
+)
+
+
 class MailingQuerySet(OwnedQuerySet):
+    def active(self):
+        """Mailings that send: see ACTIVE_MAILING."""
+        return self.filter(ACTIVE_MAILING)
+
+    def upcoming(self):
+        """Active mailings with a run ahead, soonest first: what the dashboard lists."""
+        return self.active().filter(next_run_at__isnull=False).order_by("next_run_at", "pk")
+
     def due(self, now):
         """Mailings whose next run should have started by ``now`` and may start."""
         return (
@@ -201,6 +218,30 @@ class Mailing(TimestampedModel):
 
     def __str__(self):
         return f"#{self.pk} {self.message}" if self.pk else str(self.message)
+
+    def held_reason(self):
+        """Why this mailing does not send, in words; "" when it is active (ACTIVE_MAILING).
+
+        Disabling and blocking name who or when, so nobody mistakes a held mailing for a
+        live one.
+        """
+        if not self.is_enabled:
+            if self.disabled_by_id:
+                return _("Disabled by %(who)s on %(when)s; nothing is sent until it is enabled.") % {
+                    "who": self.disabled_by.email, "when": local_datetime(self.disabled_at)}
+            return _("Disabled; nothing is sent until it is enabled.")
+        if not self.owner.is_active:
+            return _("Its owner %(owner)s is blocked (since %(when)s); nothing is sent until they are unblocked.") % {
+                "owner": self.owner.email, "when": local_datetime(self.owner.blocked_at)}
+        if self.status == MailingStatus.COMPLETED:
+            return _("Completed: no runs are left in its schedule.")
+        if self.status == MailingStatus.CREATED and self.next_run_at is None:
+            return _("No run is scheduled.")
+        return ""
+
+    @property
+    def is_active(self):
+        return not self.held_reason()
 
     def clean(self):
         super().clean()

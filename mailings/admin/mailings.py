@@ -118,11 +118,17 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         label={
             gettext_lazy("created"): "info", gettext_lazy("running"): "warning",
             gettext_lazy("completed"): "success", gettext_lazy("disabled"): "danger",
+            gettext_lazy("owner blocked"): "danger",
         },
     )
     def state(self, mailing):
-        """A disabled mailing is shown as such, whatever its schedule status."""
-        return gettext_lazy("disabled") if not mailing.is_enabled else mailing.get_status_display()
+        """A mailing held by its flag or its owner's block is shown so, whatever its schedule
+        status: it does not send (Mailing.held_reason)."""
+        if not mailing.is_enabled:
+            return gettext_lazy("disabled")
+        if not mailing.owner.is_active:
+            return gettext_lazy("owner blocked")
+        return mailing.get_status_display()
 
     @display(description=gettext_lazy("clients"), ordering="client_count")
     def client_count(self, mailing):
@@ -134,8 +140,8 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
 
     @display(description=gettext_lazy("next run"))
     def next_run_display(self, obj):
-        if not obj.is_enabled:
-            return _("disabled")
+        if not obj.is_enabled or not obj.owner.is_active:
+            return obj.held_reason()
         if obj.paused_until and obj.paused_until > timezone.now():
             return format_html("{}<br>{}", _("paused until %(when)s") % {
                 "when": timezone.localtime(obj.paused_until).strftime("%Y-%m-%d %H:%M")}, obj.pause_reason)

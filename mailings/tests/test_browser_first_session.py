@@ -80,3 +80,30 @@ def test_the_mailing_page_fits_the_screen_and_every_action_is_reachable(browser_
     for title in MAILING_ACTIONS:
         page.goto(change_url)
         assert reachable(page, title), title
+
+
+def test_a_blocked_owners_mailing_looks_held_everywhere(browser_page, alice, bob, manager):
+    from backoffice.accounts import service as accounts_service
+
+    page = browser_page
+    soon = timezone.now() + timedelta(days=7)
+    make_mailing(alice, 1, status=MailingStatus.RUNNING, next_run_at=soon, subject="Alice weekly")
+    make_mailing(alice, 1, status=MailingStatus.CREATED, next_run_at=soon, subject="Alice first", domain="a.example.org")
+    held = make_mailing(bob, 1, status=MailingStatus.RUNNING, next_run_at=soon, subject="Bob weekly")
+    accounts_service.block_user(user=bob, actor=manager)
+
+    page.goto(page.base_url + "/")
+    assert page.inner_text("[data-stat=active-mailings] .value") == "2"
+
+    browser_login(page, manager.email)
+    page.wait_for_url("**/admin/")
+    screenshot(page, "dashboard-held-owner")
+    dashboard = page.inner_text("body")
+    assert "Ближайшие запуски по расписанию" in dashboard
+    assert "Alice weekly" in dashboard and "Bob weekly" not in dashboard
+
+    page.goto(page.base_url + f"/admin/mailings/mailing/{held.pk}/change/")
+    screenshot(page, "mailing-held-owner")
+    text = page.inner_text("#content")
+    assert "владелец заблокирован" in text and "запущена" not in text
+    assert "Владелец bob@example.com заблокирован" in text
