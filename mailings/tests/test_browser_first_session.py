@@ -107,3 +107,29 @@ def test_a_blocked_owners_mailing_looks_held_everywhere(browser_page, alice, bob
     text = page.inner_text("#content")
     assert "владелец заблокирован" in text and "запущена" not in text
     assert "Владелец bob@example.com заблокирован" in text
+
+
+def test_the_unsaved_message_is_previewed_as_a_chosen_client_receives_it(browser_page, alice):
+    from mailings.models import Client
+
+    page = browser_page
+    Client.objects.create(owner=alice, email="anna@example.com", full_name="Анна Смирнова")
+    browser_login(page, alice.email)
+    page.wait_for_url("**/admin/")
+    page.goto(page.base_url + "/admin/mailings/message/add/")
+    page.fill("input[name=subject]", "Привет, {{ full_name }}")
+    page.wait_for_selector(".ck-editor__editable")
+    page.click(".ck-editor__editable")
+    page.keyboard.type("Письмо для {{ email }}")
+    page.fill("input[name=preview_email]", "Anna@Example.com")
+    with page.context.expect_page() as opened:
+        page.click("button[name=_preview]")
+    preview = opened.value
+    preview.wait_for_selector("#message-preview")
+    screenshot(preview, "message-preview-as-client")
+    assert preview.inner_text("[data-part=to]") == "Анна Смирнова <anna@example.com>"
+    assert preview.inner_text("[data-part=subject]") == "Привет, Анна Смирнова"
+    assert "Письмо для anna@example.com" in preview.inner_text("[data-part=text]")
+    html = preview.frame_locator("iframe[data-part=html]").locator("body").inner_text()
+    assert "Письмо для anna@example.com" in html
+    assert not Message.objects.exists()  # a preview saves nothing
