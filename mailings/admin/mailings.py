@@ -19,7 +19,7 @@ from unfold.decorators import action, display
 
 from backoffice import permissions
 from lib.admin import confirm_action
-from mailings import scheduling
+from mailings import duplicates, scheduling
 from mailings.admin.attempts import progress_html
 from mailings.admin.base import (
     OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
@@ -57,7 +57,10 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         {
             "title": gettext_lazy("Other actions"),
             "icon": "more_vert",
-            "items": ["send_test_action", "retry_failed_action", "disable_mailing_detail", "enable_mailing_detail"],
+            "items": [
+                "send_test_action", "retry_failed_action", "duplicate_mailing_detail",
+                "disable_mailing_detail", "enable_mailing_detail",
+            ],
         },
     ]
     state_fields = [
@@ -300,6 +303,24 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             request, object_id, _("Retry failed recipients"), _("Start %(run)s?"),
             scheduling.retry_run, scheduling.retry_failed,
         )
+
+    # --- duplicate: the owner and superusers -----------------------------------------
+
+    @action(description=gettext_lazy("Duplicate"), url_path="duplicate", icon="content_copy",
+            permissions=["send_mailing"])
+    def duplicate_mailing_detail(self, request, object_id):
+        """GET asks; POST creates a disabled copy (mailings.duplicates) and opens it."""
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            question = _("Create a copy of the mailing “%(mailing)s”? The copy is disabled: it sends nothing "
+                         "until you check it and enable it.") % {"mailing": mailing}
+            return confirm_action(self, request, question, _("Duplicate"), change_url(mailing))
+        copy = duplicates.duplicate_mailing(mailing=mailing, actor=request.user)
+        self.log_addition(request, copy, _("Copied from mailing #%(pk)d.") % {"pk": mailing.pk})
+        messages.success(request, _(
+            "This is a copy of mailing #%(pk)d. It is disabled: check its schedule, then enable it."
+        ) % {"pk": mailing.pk})
+        return redirect(change_url(copy))
 
 
 def _when(moment):

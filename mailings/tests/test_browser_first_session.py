@@ -45,7 +45,7 @@ def mailing_with_a_failed_run(owner):
 
 
 MAILING_ACTIONS = ["Отчёт", "История", "Отправить сейчас", "Отправить тест себе",
-                   "Повторить для неудавшихся получателей", "Отключить"]
+                   "Повторить для неудавшихся получателей", "Создать копию", "Отключить"]
 
 
 def reachable(page, title):
@@ -55,10 +55,16 @@ def reachable(page, title):
     for opener in [None, *openers]:
         if opener and page.locator(opener).filter(visible=True).count():
             page.locator(opener).filter(visible=True).first.click()
+            settle(page)
         if link.count():
             box = link.first.bounding_box()
             return box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
     return False
+
+
+def settle(page):
+    """Wait for the menus' opening transitions to finish."""
+    page.evaluate("Promise.all(document.getAnimations().map(animation => animation.finished))")
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (390, 844)])
