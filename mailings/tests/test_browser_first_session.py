@@ -50,11 +50,18 @@ MAILING_ACTIONS = ["Отчёт", "История", "Отправить сейч�
 
 def reachable(page, title):
     """The action is on screen, or one or two clicks away (the phone's menu, then the group)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     link = page.locator(f"a:has-text('{title}')").filter(visible=True)
     openers = ["a:has-text('more_horiz')", "a:has-text('Другие действия')"]
+    page.wait_for_function("window.Alpine !== undefined")  # the menus open through Alpine
     for opener in [None, *openers]:
         if opener and page.locator(opener).filter(visible=True).count():
             page.locator(opener).filter(visible=True).first.click()
+            try:
+                link.first.wait_for(state="visible", timeout=3000)
+            except PlaywrightTimeout:
+                continue  # not in this menu: try the next one
             settle(page)
         if link.count():
             box = link.first.bounding_box()
@@ -64,7 +71,7 @@ def reachable(page, title):
 
 def settle(page):
     """Wait for the menus' opening transitions to finish."""
-    page.evaluate("Promise.all(document.getAnimations().map(animation => animation.finished))")
+    page.evaluate("Promise.allSettled(document.getAnimations().map(animation => animation.finished))")
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (390, 844)])
