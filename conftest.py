@@ -1,11 +1,15 @@
-"""Shared fixtures: named users for every role, and a real SMTP server on loopback."""
+"""Shared fixtures: named users for every role, a real SMTP server on loopback, a browser.
+
+The builders behind them live in importable modules (backoffice/tests/factories.py,
+lib/testing/browser.py, mailings/tests/factories.py): tests import those, never this file.
+"""
 import pytest
-from django.contrib.auth.models import Group
 
 from backoffice import permissions
+from backoffice.tests.factories import make_superuser, make_user
 from lib.smtp_server import LocalSMTPServer
-
-PASSWORD = "correct-horse-battery-staple"
+from lib.testing.browser import ARTIFACTS_DIR, CHROMIUM, LAUNCH_ARGS
+from mailings.tests.factories import make_outcomes
 
 
 @pytest.fixture(autouse=True)
@@ -47,46 +51,35 @@ def smtp_server(settings):
     server.stop()
 
 
-def make_user(django_user_model, email, group=None, **extra):
-    from django.utils import timezone
-
-    extra.setdefault("email_verified_at", timezone.now())
-    extra.setdefault("is_staff", True)
-    user = django_user_model.objects.create_user(email=email, password=PASSWORD, **extra)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
+@pytest.fixture
+def alice(db):
+    return make_user("alice@example.com", permissions.USERS, full_name="Alice")
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return make_user(django_user_model, "alice@example.com", permissions.USERS, full_name="Alice")
+def bob(db):
+    return make_user("bob@example.com", permissions.USERS, full_name="Bob")
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return make_user(django_user_model, "bob@example.com", permissions.USERS, full_name="Bob")
+def manager(db):
+    return make_user("manager@example.com", permissions.MANAGERS, full_name="Manager")
 
 
 @pytest.fixture
-def manager(django_user_model):
-    return make_user(django_user_model, "manager@example.com", permissions.MANAGERS, full_name="Manager")
+def content_manager(db):
+    return make_user("content@example.com", permissions.CONTENT_MANAGERS, full_name="Content")
 
 
 @pytest.fixture
-def content_manager(django_user_model):
-    return make_user(
-        django_user_model, "content@example.com", permissions.CONTENT_MANAGERS, full_name="Content"
-    )
+def superuser(db):
+    return make_superuser("root@example.com")
 
 
 @pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser(email="root@example.com", password=PASSWORD)
-
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS_DIR = "test-artifacts"
+def outcomes(alice, bob):
+    """Alice and Bob's mailings, runs and deliveries of every outcome (make_outcomes)."""
+    return make_outcomes(alice, bob)
 
 
 @pytest.fixture
@@ -111,10 +104,7 @@ def browser_page(live_server, transactional_db, monkeypatch):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],
+            args=LAUNCH_ARGS,
         )
         context = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
         page = context.new_page()
@@ -125,21 +115,6 @@ def browser_page(live_server, transactional_db, monkeypatch):
         finally:
             context.close()
             browser.close()
-
-
-def screenshot(page, name):
-    """Keep a screenshot of the current page as a test artifact."""
-    import os
-
-    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
-    page.screenshot(path=os.path.join(ARTIFACTS_DIR, f"{name}.png"), full_page=True)
-
-
-def browser_login(page, email, password=PASSWORD):
-    page.goto(page.base_url + "/admin/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 @pytest.fixture

@@ -46,13 +46,14 @@ def owns(user, obj, owner_field="owner_id"):
 def can_edit_owned(user, obj=None):
     """Adding, changing and deleting clients, messages and mailings: owners and superusers.
 
-    Managers oversee but never edit, whatever the form shows.
+    Owners in the Users' role only (README, "Roles and demo accounts"): managers oversee but
+    never edit, content managers write the blog only, even an object either of them owns.
     """
     if not user.is_active:
         return False
     if user.is_superuser:
         return True
-    if is_manager(user) and not obj:
+    if is_manager(user) or is_content_manager(user):
         return False
     return obj is None or owns(user, obj)
 
@@ -73,10 +74,10 @@ def mailing_choices_owner(user, requested_owner_id=None):
 
 
 def can_toggle_mailing(user, mailing):
-    """Disable or enable a mailing: its owner, any manager, a superuser."""
+    """Disable or enable a mailing: an owner who may edit it, any manager, a superuser."""
     if not user.is_active:
         return False
-    return user.is_superuser or user.has_perm("mailings.disable_mailing") or owns(user, mailing)
+    return user.has_perm("mailings.disable_mailing") or can_edit_owned(user, mailing)
 
 
 def can_block(actor, target):

@@ -5,7 +5,7 @@
 
 For each size it creates a mailing with that many clients in a fresh database (a temporary
 SQLite file unless DATABASE_URL is set), then a separate worker process claims the run and
-delivers it through ``mailings.sending`` (the worker's code path) to a fast local sink:
+delivers it through ``mailings.delivery`` (the worker's code path) to a fast local sink:
 postfix's ``smtp-sink`` when installed, else aiosmtpd. The reference, measured in the same
 run against the same sink, is plain ``smtplib`` sending the same number of pre-built
 messages over one connection. The worker's peak memory (max RSS) is printed per size:
@@ -102,15 +102,17 @@ def worker(mailing_id, port):
     from django.conf import settings
     from django.utils import timezone
 
-    from mailings import scheduling, sending
+    from mailings import services
+    from mailings.delivery import loop
+    from mailings.runs import claim
 
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.MAILING_RATE_LIMIT = 0
     rss_before = peak_rss_kb()
     started = time.perf_counter()
-    scheduling.mailing_saved(mailing=__import__("mailings.models").models.Mailing.objects.get(pk=mailing_id))
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
-    attempt = sending.deliver(attempt)
+    services.mailing_saved(mailing=__import__("mailings.models").models.Mailing.objects.get(pk=mailing_id))
+    attempt = claim.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
+    attempt = loop.deliver(attempt)
     elapsed = time.perf_counter() - started
     print(json.dumps({
         "sent": attempt.sent, "failed": attempt.failed, "status": attempt.status, "seconds": elapsed,

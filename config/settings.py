@@ -199,7 +199,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Рассылки <no
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 MAILING_RATE_LIMIT = env.float("MAILING_RATE_LIMIT", default=0)  # messages/s, 0 = no limit
 RUN_SCHEDULER = env.bool("RUN_SCHEDULER", default=True)
-# Sending engine (mailings/sending.py): recipients claimed per batch, retries, pauses.
+# Sending engine (mailings/runs/, mailings/delivery/): recipients claimed per batch, retries, pauses.
 MAILING_BATCH_SIZE = env.int("MAILING_BATCH_SIZE", default=500)
 MAILING_MAX_TRIES = env.int("MAILING_MAX_TRIES", default=3)  # per recipient, temporary failures
 MAILING_RETRY_DELAY = env.float("MAILING_RETRY_DELAY", default=300)  # s, doubled per try

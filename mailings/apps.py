@@ -8,7 +8,16 @@ class MailingsConfig(AppConfig):
     verbose_name = _("Mailings")
 
     def ready(self):
+        from django.db.models.signals import m2m_changed, post_save
+
+        from mailings import services
+        from mailings.models import Mailing
         from mailings.signals import figures_changed
         from mailings.statistics.queries import forget_figures_of_mailing
 
         figures_changed.connect(forget_figures_of_mailing, dispatch_uid="statistics-figures-changed")
+        # Every way a mailing is saved (admin, loaddata, shell, objects.create) schedules it.
+        post_save.connect(services.on_mailing_saved, sender=Mailing, dispatch_uid="mailings-schedule-on-save")
+        m2m_changed.connect(
+            services.on_clients_changed, sender=Mailing.clients.through, dispatch_uid="mailings-start-when-clients-added"
+        )

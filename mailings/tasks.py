@@ -1,4 +1,4 @@
-"""django-q2 entry points: thin, taking ids (and ISO times), calling scheduling and sending.
+"""django-q2 entry points: thin, taking ids (and ISO times), claiming runs and delivering them.
 
 The management command ``run_mailing_sending`` calls these same functions in the
 foreground, so a run behaves the same whoever starts it.
@@ -8,12 +8,14 @@ import time
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from mailings import scheduling, sending
+from mailings import dispatch
+from mailings.delivery.loop import deliver, task_budget
+from mailings.runs import claim
 
 
 def _budget(progress):
     # The foreground command (which passes a progress bar) has no task time limit.
-    return None if progress else sending.task_budget()
+    return None if progress else task_budget()
 
 
 def _moment(value):
@@ -22,30 +24,30 @@ def _moment(value):
 
 def run_mailing(mailing_id, expected=None, progress=None):
     """Claim and deliver the mailing's next run (``expected``: "send now" of that run)."""
-    attempt = scheduling.claim_scheduled_run(
+    attempt = claim.claim_scheduled_run(
         mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
     )
-    return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
+    return deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
 def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
     """A manual run to every client, or a retry of a finished run's failed recipients
     (``retried_id``: the run the retry button named; by default the last finished one)."""
-    attempt = scheduling.claim_extra_run(
+    attempt = claim.claim_extra_run(
         mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now(),
         retried_id=retried_id,
     )
-    return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
+    return deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
 def send_test(mailing_id, email):
-    attempt = scheduling.claim_test_run(mailing_id=mailing_id, email=email, now=timezone.now())
-    return sending.deliver(attempt, budget=sending.task_budget()) if attempt else None
+    attempt = claim.claim_test_run(mailing_id=mailing_id, email=email, now=timezone.now())
+    return deliver(attempt, budget=task_budget()) if attempt else None
 
 
 def resume_attempt(attempt_id, progress=None):
-    attempt = scheduling.claim_resume(attempt_id=attempt_id, now=timezone.now())
-    return sending.deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
+    attempt = claim.claim_resume(attempt_id=attempt_id, now=timezone.now())
+    return deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
 
 
 def kick_mailing(mailing_id):
@@ -53,25 +55,25 @@ def kick_mailing(mailing_id):
     dispatch_due(only=mailing_id)
 
 
-def dispatch_due(only=None, window=scheduling.LOOKAHEAD, sleep=time.sleep, clock=timezone.now):
+def dispatch_due(only=None, window=dispatch.LOOKAHEAD, sleep=time.sleep, clock=timezone.now):
     """Queue due runs and runs to resume; then wait for runs due before the next tick.
 
-    Runs every scheduler tick (about 30 s, see ``scheduling.ensure_schedules``).
+    Runs every scheduler tick (about 30 s, see ``dispatch.ensure_schedules``).
     """
     deadline = clock() + window
 
     def enqueue_run(mailing_id):
-        scheduling.enqueue("mailings.tasks.run_mailing", mailing_id)
+        dispatch.enqueue("mailings.tasks.run_mailing", mailing_id)
 
     def enqueue_resume(attempt_id):
-        scheduling.enqueue("mailings.tasks.resume_attempt", attempt_id)
+        dispatch.enqueue("mailings.tasks.resume_attempt", attempt_id)
 
     while True:
         now = clock()
-        scheduling.dispatch(
+        dispatch.dispatch(
             now=now, enqueue_run=enqueue_run, enqueue_resume=enqueue_resume, mailing_id=only
         )
-        upcoming = scheduling.next_due_within(now, deadline, mailing_id=only)
+        upcoming = dispatch.next_due_within(now, deadline, mailing_id=only)
         if upcoming is None:
             return
         sleep(max(0.0, (upcoming - clock()).total_seconds()) + 0.05)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from backoffice import permissions
 from backoffice.accounts import service as accounts_service
 from backoffice.accounts import tokens
-from conftest import PASSWORD
+from backoffice.tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 User = get_user_model()

@@ -4,7 +4,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
 from backoffice.accounts import service as accounts_service
-from conftest import PASSWORD
+from backoffice.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

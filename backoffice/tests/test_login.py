@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from backoffice.accounts import service as accounts_service
-from conftest import PASSWORD
+from backoffice.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
-from conftest import PASSWORD, browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from mailings.models import Attempt, Client, Delivery, Mailing
 
 pytestmark = pytest.mark.browser

@@ -2,7 +2,8 @@
 (issue #13, item 14)."""
 import pytest
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +22,7 @@ def test_no_page_gets_a_missing_favicon(browser_page, superuser):
     page = browser_page
     missing = []
     page.on("response", lambda response: response.status == 404 and missing.append(response.url))
-    browser_login(page, superuser.email)
+    browser_login(page, superuser.email, PASSWORD)
     page.wait_for_url("**/admin/")
     for path in ("/admin/", "/admin/mailings/client/", "/", "/blog/"):
         page.goto(page.base_url + path)

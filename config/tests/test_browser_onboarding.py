@@ -2,7 +2,8 @@
 posts (issue #13, item 13)."""
 import pytest
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from content.models import Post
 from mailings.models import Client, Message
 
@@ -16,7 +17,7 @@ def steps(page):
 
 def test_a_newcomer_sees_three_steps_ticked_as_done(browser_page, alice):
     page = browser_page
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     screenshot(page, "dashboard-newcomer")
     assert steps(page) == [("1. Загрузите клиентов", "0"), ("2. Напишите сообщение", "0"), ("3. Создайте рассылку", "0")]
@@ -38,7 +39,7 @@ def test_a_content_manager_sees_their_posts_and_views(browser_page, content_mana
     Post.objects.create(title="Как писать письма", body="<p>x</p>", author=content_manager, views=42)
     Post.objects.create(title="Черновик", body="<p>x</p>", author=content_manager)
     Post.objects.create(title="Чужая статья", body="<p>x</p>", author=alice, views=7)
-    browser_login(page, content_manager.email)
+    browser_login(page, content_manager.email, PASSWORD)
     page.wait_for_url("**/admin/")
     screenshot(page, "dashboard-content-manager")
     block = page.locator("#author-posts")

@@ -2,7 +2,8 @@
 "Дата Создания" (issue #13, item 9)."""
 import pytest
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from mailings.models import Client
 
 pytestmark = pytest.mark.browser
@@ -12,7 +13,7 @@ def test_phone_column_names_capitalise_the_first_word_only(browser_page, alice):
     page = browser_page
     Client.objects.create(owner=alice, email="ann@example.com", full_name="Анна")
     page.set_viewport_size({"width": 375, "height": 800})
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(page.base_url + "/admin/mailings/client/")
     screenshot(page, "clients-phone")

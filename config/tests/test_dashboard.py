@@ -10,9 +10,7 @@ from django.utils import timezone
 from mailings.statistics import queries as stats
 from mailings.models import Delivery
 from mailings.models import DeliveryStatus as S
-from mailings.tests.stats_data import (  # noqa: F401  (outcomes is a fixture)
-    add_deliveries, direct_counts, make_attempt, make_mailing, outcomes,
-)
+from mailings.tests.factories import add_deliveries, direct_counts, make_attempt, make_mailing
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +83,7 @@ def test_the_chart_carries_thirty_days_of_sent_and_failed(client, outcomes, alic
 
 def add_load(owner, mailings, runs, per_status):
     for index in range(mailings):
-        mailing = make_mailing(owner, f"Load {index}", next_run_at=timezone.now() + timedelta(hours=index + 1))
+        mailing = make_mailing(owner, 0, subject=f"Load {index}", next_run_at=timezone.now() + timedelta(hours=index + 1))
         for offset in range(runs):
             run = make_attempt(mailing, timezone.now() - timedelta(days=offset, minutes=index))
             for status in (S.SENT, S.FAILED, S.UNKNOWN, S.DEFERRED):

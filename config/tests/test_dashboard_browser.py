@@ -1,8 +1,8 @@
 """The dashboard and a report in a real browser, with screenshots kept in test-artifacts/."""
 import pytest
 
-from conftest import browser_login, screenshot
-from mailings.tests.stats_data import outcomes  # noqa: F401  (a fixture)
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ def chart_is_drawn(page):
 
 def test_dashboard_of_a_user_and_of_a_manager(browser_page, outcomes, alice, manager):
     page = browser_page
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     chart_is_drawn(page)
     assert page.locator("#dashboard[data-scope=own]").is_visible()
@@ -25,7 +25,7 @@ def test_dashboard_of_a_user_and_of_a_manager(browser_page, outcomes, alice, man
     screenshot(page, "dashboard-user")
 
     page.context.clear_cookies()
-    browser_login(page, manager.email)
+    browser_login(page, manager.email, PASSWORD)
     page.wait_for_url("**/admin/")
     chart_is_drawn(page)
     assert page.locator("#dashboard[data-scope=all]").is_visible()
@@ -35,7 +35,7 @@ def test_dashboard_of_a_user_and_of_a_manager(browser_page, outcomes, alice, man
 
 def test_report_of_a_mailing_with_its_chart(browser_page, outcomes, alice):
     page = browser_page
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(f"{page.base_url}/admin/mailings/mailing/{outcomes['newsletter'].pk}/report/")
     chart_is_drawn(page)

@@ -198,15 +198,17 @@ def test_permission_cell(client, request, role, model, kind, owner):
 
 # --- The rules themselves (backoffice.permissions), one row per role ----------------------
 
-# The predicates say what group permissions cannot: ownership and who may block whom. The
-# role part (a content manager adds no client, a manager changes nothing) is the groups'
-# model permissions, which has_*_permission checks too; the matrix above covers both.
+# The README's role table ("Roles and demo accounts"), written out here, not read off the
+# predicates: managers view everything, disable / enable mailings and block / unblock users,
+# and edit nothing, not even an object they own; content managers write blog posts only;
+# users edit and toggle their own clients, messages and mailings; superusers do everything
+# but block a superuser or themselves. "own" is an object the actor owns.
 #                  sees all, edit new, edit own, edit another's, toggle own, toggle another's,
 #                  block a user, block a superuser, block self
 PREDICATES = {
     "user":            "no  yes yes no  yes no  no  no no",
-    "manager":         "yes no  yes no  yes yes yes no no",
-    "content_manager": "no  yes yes no  yes no  no  no no",
+    "manager":         "yes no  no  no  yes yes yes no no",
+    "content_manager": "no  no  no  no  no  no  no  no no",
     "superuser":       "yes yes yes yes yes yes yes no no",
     "blocked_user":    "no  no  no  no  no  no  no  no no",
 }
@@ -234,3 +236,20 @@ def test_role_rules(request, role, alice, bob, superuser):
         permissions.can_block(actor, actor),
     ]
     assert ["yes" if a else "no" for a in answers] == PREDICATES[role].split()
+
+
+@pytest.mark.parametrize("role", ["manager", "content_manager"])
+def test_a_manager_or_content_manager_cannot_send_or_change_a_mailing_they_own(client, request, role):
+    """Owning an object gives no editing right outside the Users' role (README's role table)."""
+    from mailings.tests.factories import make_mailing
+
+    actor = request.getfixturevalue(role)
+    mailing = make_mailing(actor, 1, start_at=timezone.now() + timezone.timedelta(days=2))
+    client.force_login(actor)
+    base = reverse("admin:mailings_mailing_changelist") + f"{mailing.pk}/"
+
+    assert client.post(base + "send-now/").status_code == 403
+    assert client.post(reverse("admin:mailings_mailing_change", args=[mailing.pk]),
+                       change_payload("mailing", mailing)).status_code == 403
+    assert not Attempt.objects.filter(mailing=mailing).exists()
+    assert not was_changed("mailing", mailing)

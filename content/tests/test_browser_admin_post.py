@@ -7,7 +7,8 @@ import base64
 
 import pytest
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from content.tests import factories
 
 pytestmark = pytest.mark.browser
@@ -23,7 +24,7 @@ def test_choosing_a_picture_in_the_post_editor_raises_no_javascript_error(browse
     post = factories.post(title="Как писать письма", body="<p>Первый абзац.</p>", author=content_manager)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    browser_login(page, content_manager.email)
+    browser_login(page, content_manager.email, PASSWORD)
     page.goto(page.base_url + f"/admin/content/post/{post.pk}/change/")
     page.wait_for_load_state("load")
     page.wait_for_selector(".ck-editor__editable")

@@ -2,8 +2,8 @@
 assets only, no horizontal scrolling on a small screen, and the styled 404 page."""
 import pytest
 
-from conftest import screenshot
 from content.tests import factories
+from lib.testing.browser import screenshot
 
 pytestmark = pytest.mark.browser
 

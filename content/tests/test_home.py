@@ -127,12 +127,12 @@ def test_a_real_run_of_a_mailing_updates_the_cached_figures(client, alice, smtp_
     """The sending engine changes statuses with QuerySet.update() and then invalidates."""
     from django.core.management import call_command
 
-    from mailings import scheduling
+    from mailings import services
 
     mailing = factories.mailing(
         alice, [factories.client(alice, "reader@example.org")], periodicity="once"
     )
-    scheduling.mailing_saved(mailing=mailing)  # as the admin does after saving
+    services.mailing_saved(mailing=mailing)  # as the admin does after saving
     assert figures(client)["active_mailings"] == 1  # created with its run ahead: now cached
 
     call_command("run_mailing_sending", "--mailing", str(mailing.pk))

@@ -19,7 +19,7 @@ from unfold.decorators import action, display
 
 from backoffice import permissions
 from lib.admin import confirm_action
-from mailings import duplicates, scheduling
+from mailings import duplicates, services
 from mailings.admin.attempts import progress_html
 from mailings.admin.base import (
     OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
@@ -108,11 +108,6 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             )
             .order_by("-start_at", "-pk")
         )
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        # After the clients are saved: the run may be due now and must see them all.
-        scheduling.mailing_saved(mailing=form.instance)
 
     # --- displays -------------------------------------------------------------------
 
@@ -230,10 +225,10 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         if not permissions.can_toggle_mailing(request.user, mailing) or mailing.is_enabled == enable:
             return False
         if enable:
-            scheduling.enable_mailing(mailing=mailing, actor=request.user)
+            services.enable_mailing(mailing=mailing)
             self.log_change(request, mailing, _("Enabled the mailing."))
         else:
-            scheduling.disable_mailing(mailing=mailing, actor=request.user)
+            services.disable_mailing(mailing=mailing, actor=request.user)
             self.log_change(request, mailing, _("Disabled the mailing."))
         return True
 
@@ -261,13 +256,13 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         if request.method != "POST":
             run = current_run(mailing)
             if run is None:
-                report_press(request, mailing, scheduling.PressResult(scheduling.Press.NOTHING))
+                report_press(request, mailing, services.PressResult(services.Press.NOTHING))
                 return redirect(change_url(mailing))
             question = question % {"run": describe_run(mailing, run)}
             return confirm_action(
                 self, request, question, button, change_url(mailing), subject=mailing, hidden={"run": run.token}
             )
-        run = scheduling.run_from_token(mailing, request.POST.get("run"))
+        run = services.run_from_token(mailing, request.POST.get("run"))
         if run is None:
             messages.error(request, _("The confirmation did not name a run of this mailing; nothing was started. "
                                       "Please confirm again."))
@@ -279,7 +274,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
     def send_now_action(self, request, object_id):
         return self._run_button(
             request, object_id, _("Send now"), _("Start %(run)s now?"),
-            scheduling.send_now_run, scheduling.send_now,
+            services.send_now_run, services.send_now,
         )
 
     @action(description=gettext_lazy("Send a test to me"), url_path="send-test", icon="outgoing_mail",
@@ -292,7 +287,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             return confirm_action(
                 self, request, question, _("Send a test to me"), change_url(mailing), subject=mailing
             )
-        scheduling.send_test(mailing=mailing, email=email, now=timezone.now())
+        services.send_test(mailing=mailing, email=email)
         messages.success(request, _("A test message is on its way to %(email)s.") % {"email": email})
         return redirect(change_url(mailing))
 
@@ -301,7 +296,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
     def retry_failed_action(self, request, object_id):
         return self._run_button(
             request, object_id, _("Retry failed recipients"), _("Start %(run)s?"),
-            scheduling.retry_run, scheduling.retry_failed,
+            services.retry_run, services.retry_failed,
         )
 
     # --- duplicate: the owner and superusers -----------------------------------------
@@ -338,7 +333,7 @@ def describe_run(mailing, run):
             count,
         ) % {"count": count}
     retried = Attempt.objects.get(pk=run.follows)
-    count = retried.deliveries.filter(status__in=scheduling.RETRIED_STATUSES).count()
+    count = retried.deliveries.filter(status__in=services.RETRIED_STATUSES).count()
     return ngettext(
         "a retry of the %(count)d recipient the run of %(when)s could not reach",
         "a retry of the %(count)d recipients the run of %(when)s could not reach",
@@ -348,19 +343,19 @@ def describe_run(mailing, run):
 
 def report_press(request, mailing, result):
     """Tell the person what their press did; a second press says the run is already going."""
-    if result.outcome == scheduling.Press.NOTHING:
+    if result.outcome == services.Press.NOTHING:
         messages.warning(request, _("There is no finished run with failed recipients to retry."))
         return
     words = {"run": describe_run(mailing, result.run)}
-    if result.outcome == scheduling.Press.QUEUED:
+    if result.outcome == services.Press.QUEUED:
         messages.success(request, _("Started: %(run)s. Progress appears below.") % words)
-    elif result.outcome == scheduling.Press.ALREADY and (
+    elif result.outcome == services.Press.ALREADY and (
         result.attempt is None or result.attempt.status in (AttemptStatus.RUNNING, AttemptStatus.PAUSED)
     ):
         messages.info(request, _("Nothing new was started: %(run)s is already going.") % words)
-    elif result.outcome == scheduling.Press.ALREADY:
+    elif result.outcome == services.Press.ALREADY:
         messages.info(request, _("Nothing new was started: %(run)s has already been done.") % words)
-    elif result.outcome == scheduling.Press.STALE:
+    elif result.outcome == services.Press.STALE:
         messages.warning(request, _(
             "Nothing was started: the page you confirmed offered %(run)s, which is no longer what this "
             "button starts (the mailing has changed since). Look at the mailing again."

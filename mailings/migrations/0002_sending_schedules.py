@@ -3,13 +3,13 @@ from django.db import migrations
 
 
 def create_schedules(apps, schema_editor):
-    from mailings.scheduling import ensure_schedules
+    from mailings.dispatch import ensure_schedules
 
     ensure_schedules(apps.get_model("django_q", "Schedule"))
 
 
 def delete_schedules(apps, schema_editor):
-    from mailings.scheduling import SCHEDULE_NAMES
+    from mailings.dispatch import SCHEDULE_NAMES
 
     apps.get_model("django_q", "Schedule").objects.filter(name__in=SCHEDULE_NAMES).delete()
 

@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.accounts import service as accounts_service
-from mailings import scheduling
+from mailings import services
 from mailings.models import Mailing, MailingStatus
 from mailings.statistics.home import home_figures
 from mailings.statistics.queries import compute_dashboard
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def test_active_and_held_reason_agree(alice, bob, manager):
     created_nothing_ahead = case(alice, MailingStatus.CREATED, next_run=False)
     completed = case(alice, MailingStatus.COMPLETED, next_run=False)
     disabled = case(alice, MailingStatus.RUNNING)
-    scheduling.disable_mailing(mailing=disabled, actor=manager)
+    services.disable_mailing(mailing=disabled, actor=manager)
     blocked_owners = case(bob, MailingStatus.RUNNING)
     accounts_service.block_user(user=bob, actor=manager)
 
@@ -60,7 +60,7 @@ def test_the_home_page_counts_the_mailings_that_will_send(alice, bob, manager):
 def test_upcoming_runs_leave_out_held_mailings(alice, bob, manager):
     alive = case(alice, MailingStatus.RUNNING)
     disabled = case(alice, MailingStatus.RUNNING)
-    scheduling.disable_mailing(mailing=disabled, actor=manager)
+    services.disable_mailing(mailing=disabled, actor=manager)
     case(bob, MailingStatus.RUNNING)
     accounts_service.block_user(user=bob, actor=manager)
     data = compute_dashboard(manager, timezone.now(), timezone.localdate(), sees_all=True)

@@ -1,7 +1,8 @@
 """The client import and the message editor in a real browser (Debian's Chromium)."""
 import pytest
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from mailings.models import Client, Message
 
 pytestmark = pytest.mark.browser
@@ -11,7 +12,7 @@ def test_a_user_imports_an_excel_csv_and_reads_the_report(browser_page, alice, t
     page = browser_page
     csv_file = tmp_path / "clients.csv"
     csv_file.write_bytes("Почта;ФИО\r\nann@example.com;Анна\r\nnot-an-address;X\r\n".encode("cp1251"))
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(page.base_url + "/admin/mailings/client/import/")
     page.set_input_files("input[type=file]", str(csv_file))
@@ -24,7 +25,7 @@ def test_a_user_imports_an_excel_csv_and_reads_the_report(browser_page, alice, t
 
 def test_the_message_body_is_edited_with_ckeditor(browser_page, alice):
     page = browser_page
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(page.base_url + "/admin/mailings/message/add/")
     page.fill("input[name=subject]", "Hello {{ full_name }}")

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from mailings.models import Client, Message
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from mailings.models import Attempt, AttemptStatus, Client, Mailing, Message
 
 pytestmark = pytest.mark.browser
@@ -24,7 +25,7 @@ def attempt(alice):
 
 def test_the_attempt_page_shows_one_format_in_moscow_time(browser_page, alice, attempt):
     page = browser_page
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(page.base_url + f"/admin/mailings/attempt/{attempt.pk}/change/")
     text = page.locator("body").inner_text()
@@ -35,7 +36,7 @@ def test_the_attempt_page_shows_one_format_in_moscow_time(browser_page, alice, a
 
 def test_english_breadcrumbs_stay_readable_on_a_phone(browser_page, alice, attempt):
     page = browser_page
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.context.add_cookies([{"name": "django_language", "value": "en", "url": page.base_url}])
     for width in (1280, 375):

@@ -4,9 +4,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import browser_login, screenshot
+from backoffice.tests.factories import PASSWORD
+from lib.testing.browser import browser_login, screenshot
 from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus, MailingStatus, Message
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +17,7 @@ def test_a_manager_reads_a_message_body_rendered_not_as_html_source(browser_page
     message = Message.objects.create(
         owner=alice, subject="Новости", body="<p>Здравствуйте, <strong>{{ full_name }}</strong>!</p>"
     )
-    browser_login(page, manager.email)
+    browser_login(page, manager.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(page.base_url + f"/admin/mailings/message/{message.pk}/change/")
     screenshot(page, "message-manager-view")
@@ -79,7 +80,7 @@ def test_the_mailing_page_fits_the_screen_and_every_action_is_reachable(browser_
     page = browser_page
     mailing = mailing_with_a_failed_run(alice)
     page.set_viewport_size({"width": size[0], "height": size[1]})
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     change_url = page.base_url + f"/admin/mailings/mailing/{mailing.pk}/change/"
     for url in [change_url, page.base_url + f"/admin/mailings/mailing/{mailing.pk}/report/", page.base_url + "/admin/"]:
@@ -108,7 +109,7 @@ def test_a_blocked_owners_mailing_looks_held_everywhere(browser_page, alice, bob
     page.goto(page.base_url + "/")
     assert page.inner_text("[data-stat=active-mailings] .value") == "2"
 
-    browser_login(page, manager.email)
+    browser_login(page, manager.email, PASSWORD)
     page.wait_for_url("**/admin/")
     screenshot(page, "dashboard-held-owner")
     dashboard = page.inner_text("body")
@@ -127,7 +128,7 @@ def test_the_unsaved_message_is_previewed_as_a_chosen_client_receives_it(browser
 
     page = browser_page
     Client.objects.create(owner=alice, email="anna@example.com", full_name="Анна Смирнова")
-    browser_login(page, alice.email)
+    browser_login(page, alice.email, PASSWORD)
     page.wait_for_url("**/admin/")
     page.goto(page.base_url + "/admin/mailings/message/add/")
     page.fill("input[name=subject]", "Привет, {{ full_name }}")

@@ -13,10 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.accounts.forms import RegistrationForm
-from mailings import scheduling, sending
+from mailings import services
+from mailings.delivery import loop
 from mailings.forms import ClientForm, MessageForm
 from mailings.importing import import_clients
 from mailings.models import Client, Mailing, Message
+from mailings.runs import claim
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
@@ -96,10 +98,10 @@ def test_a_stored_name_with_crlf_cannot_add_a_header(alice, smtp_server):
     Client.objects.filter(pk=client.pk).update(full_name="Victim\r\nBcc: x@evil.example\r\n\r\nInjected body")
     mailing.clients.add(client)
     now = timezone.now()
-    scheduling.mailing_saved(mailing=mailing, now=now)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now)
+    services.mailing_saved(mailing=mailing, now=now)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=now)
 
-    sending.deliver(attempt)
+    loop.deliver(attempt)
 
     assert [received.rcpt_tos for received in smtp_server.messages] == [["victim@example.org"]]
     received = message_from_bytes(smtp_server.messages[0].data, policy=email.policy.default)

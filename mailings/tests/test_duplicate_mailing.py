@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mailings.models import Attempt, Mailing, MailingStatus
-from mailings.tests.conftest import make_mailing
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.django_db
 

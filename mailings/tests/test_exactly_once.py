@@ -23,9 +23,11 @@ from django.db import connection
 from django.utils import timezone
 
 from lib.smtp_server import GARBAGE, Behaviour
-from mailings import scheduling, sending
+from mailings import services
+from mailings.delivery import loop
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus
-from mailings.tests.conftest import make_mailing
+from mailings.runs import claim
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("english")]
 
@@ -56,20 +58,20 @@ def emails(count, domain="example.org"):
 
 def start_run(owner, count, **extra):
     mailing = make_mailing(owner, count, **extra)
-    scheduling.mailing_saved(mailing=mailing)
-    return mailing, scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    services.mailing_saved(mailing=mailing)
+    return mailing, claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
 
 
 def deliver_until_done(mailing, attempt, *, on_pause=None):
     """Deliver, and resume after each pause as the dispatcher would, until the run ends."""
-    attempt = sending.deliver(attempt)
+    attempt = loop.deliver(attempt)
     for _ in range(PASSES):
         if attempt.status != AttemptStatus.PAUSED:
             return attempt
         if on_pause:
             on_pause()
         mailing.refresh_from_db()
-        attempt = sending.deliver(scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until))
+        attempt = loop.deliver(claim.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until))
     raise AssertionError(f"the run did not finish in {PASSES} passes")
 
 
@@ -119,7 +121,7 @@ def test_a_clear_refusal_of_the_data_is_deferred_or_failed_as_before(owner, smtp
     smtp_server.behaviour.data_reply = reply
     mailing, attempt = start_run(owner, 2)
 
-    sending.deliver(attempt)
+    loop.deliver(attempt)
 
     assert set(rows(attempt).values()) == {(status, 1)}
     assert smtp_server.messages == []
@@ -188,11 +190,11 @@ def test_a_failing_server_does_not_burn_the_recipients_tries(owner, smtp_server,
     broken = smtp_server.behaviour
     mailing, attempt = start_run(owner, 4)
 
-    attempt = sending.deliver(attempt)
+    attempt = loop.deliver(attempt)
     for _ in range(4):  # more pauses than MAILING_MAX_TRIES
         assert attempt.status == AttemptStatus.PAUSED
         mailing.refresh_from_db()
-        attempt = sending.deliver(scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until))
+        attempt = loop.deliver(claim.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until))
 
     assert set(rows(attempt).values()) == {(DeliveryStatus.PENDING, 0)}
     assert smtp_server.messages == []
@@ -212,7 +214,7 @@ def test_a_drop_is_reported_at_the_step_it_happened(owner, smtp_server, fast, st
     smtp_server.behaviour.pipelining = pipelining
     mailing, attempt = start_run(owner, 1)
 
-    sending.deliver(attempt)
+    loop.deliver(attempt)
 
     reply = Delivery.objects.get(attempt=attempt).smtp_response
     assert reply == f"The server closed the connection during {step}"
@@ -241,7 +243,7 @@ def test_a_client_deleted_or_unsubscribed_mid_run_is_skipped(owner, smtp_server,
             thread.join()
 
     smtp_server.on_message = meanwhile
-    attempt = sending.deliver(attempt)
+    attempt = loop.deliver(attempt)
 
     assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00001@example.org", "c00002@example.org"]
     skipped = dict(Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.SKIPPED)
@@ -253,9 +255,9 @@ def test_a_client_deleted_or_unsubscribed_mid_run_is_skipped(owner, smtp_server,
 
 def test_a_test_send_without_a_client_still_goes_out(owner, smtp_server, fast):
     mailing = make_mailing(owner, 2)
-    attempt = scheduling.claim_test_run(mailing_id=mailing.pk, email=owner.email, now=timezone.now())
+    attempt = claim.claim_test_run(mailing_id=mailing.pk, email=owner.email, now=timezone.now())
 
-    attempt = sending.deliver(attempt)
+    attempt = loop.deliver(attempt)
 
     assert attempt.kind == AttemptKind.TEST and attempt.sent == 1
     assert smtp_server.recipients() == [owner.email]
@@ -334,7 +336,7 @@ def start_worker(env, log, *args):
 def test_repeated_sigkills_of_a_real_worker_lose_at_most_the_message_in_flight(owner, smtp_server, tmp_path):
     recipients, kills = 150, 3
     mailing = make_mailing(owner, recipients)
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
     smtp_server.behaviour.delay = 0.01  # time inside the SMTP transaction, where a kill may land
     database = WorkerDatabase(tmp_path)
     stale_after = 1.5

@@ -13,9 +13,11 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from mailings import scheduling, sending
+from mailings import dispatch, services
+from mailings.delivery import loop
 from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
-from mailings.tests.conftest import make_mailing
+from mailings.runs import claim
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("english")]
 
@@ -45,15 +47,15 @@ def faulty(settings, smtp_server):
 
 def start_run(owner):
     mailing = make_mailing(owner, RECIPIENTS)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    services.mailing_saved(mailing=mailing)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
     return mailing, attempt
 
 
 def deliver_in_background(attempt):
     def work():
         try:
-            sending.deliver(attempt)
+            loop.deliver(attempt)
         finally:
             connection.close()  # the thread's own connection; left open it blocks dropping the test DB
 
@@ -66,9 +68,9 @@ def finish_later(mailing, attempt):
     """The later pass: the dispatcher resumes the paused run once its pause is over."""
     mailing.refresh_from_db()
     assert mailing.paused_until is not None
-    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
+    resumed = claim.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
     assert resumed is not None
-    return sending.deliver(resumed)
+    return loop.deliver(resumed)
 
 
 def assert_everyone_once(server, allowed_missing=()):
@@ -182,8 +184,8 @@ def test_chosen_recipients_refused_with_550_are_failed_and_a_retry_delivers_them
 
     faulty.behaviour = type(faulty.behaviour)()
     at = timezone.now()
-    retry = scheduling.claim_extra_run(mailing_id=mailing.pk, kind="retry", scheduled_for=at, now=at)
-    retry = sending.deliver(retry)
+    retry = claim.claim_extra_run(mailing_id=mailing.pk, kind="retry", scheduled_for=at, now=at)
+    retry = loop.deliver(retry)
 
     assert (retry.recipients, retry.sent) == (2, 2)
     assert_everyone_once(faulty)
@@ -214,14 +216,14 @@ def test_a_server_slow_to_accept_the_data_leaves_unknown_and_never_a_duplicate(c
 def test_a_paused_run_is_picked_up_by_the_dispatcher_after_the_pause(owner, faulty):
     mailing, attempt = start_run(owner)
     faulty.refuse_connections()
-    sending.deliver(attempt)
+    loop.deliver(attempt)
     mailing.refresh_from_db()
     queued = []
 
-    scheduling.dispatch(now=mailing.paused_until - datetime.timedelta(seconds=1),
+    dispatch.dispatch(now=mailing.paused_until - datetime.timedelta(seconds=1),
                         enqueue_run=queued.append, enqueue_resume=queued.append)
     assert queued == []
-    scheduling.dispatch(now=mailing.paused_until, enqueue_run=queued.append, enqueue_resume=queued.append)
+    dispatch.dispatch(now=mailing.paused_until, enqueue_run=queued.append, enqueue_resume=queued.append)
     assert queued == [attempt.pk]
     faulty.accept_connections()
     assert Attempt.objects.get(pk=attempt.pk).status == AttemptStatus.PAUSED

@@ -179,13 +179,68 @@ def test_a_row_with_binary_garbage_is_an_invalid_row_not_a_crash(alice):
     assert report.created == 1 and [e.line for e in report.errors] == [3]
 
 
-def test_a_clash_with_a_concurrent_change_refuses_the_import_and_writes_nothing(alice, monkeypatch):
-    import mailings.importing as importing
+class FileReadDuring(io.BytesIO):
+    """A file on which ``meanwhile()`` runs once, when the import reads past ``position``.
 
-    # As if another import added ann@ between the look-up and the insert.
-    Client.objects.create(owner=alice, email="ann@example.com", full_name="Ann")
-    monkeypatch.setattr(importing, "_known", lambda owner, emails: {})
+    The import reads a CSV lazily inside its transaction: reading past the first chunk of a
+    big file happens after it looked up the owner's clients and before it inserts.
+    """
+
+    def __init__(self, data, position, meanwhile):
+        super().__init__(data)
+        self.position, self.meanwhile = position, meanwhile
+
+    def read(self, size=-1):
+        if self.meanwhile and self.tell() >= self.position:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        return super().read(size)
+
+    read1 = read
+
+
+def in_another_thread(function):
+    """Run ``function`` on a database connection of its own, as a concurrent request, and wait."""
+    import threading
+
+    from django.db import connection
+
+    failures = []
+
+    def run():
+        try:
+            function()
+        except Exception as error:  # reported by the assertion below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert failures == []
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_clash_with_a_concurrent_import_refuses_the_import_and_writes_nothing(alice):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("two imports at once need PostgreSQL (SQLite serialises the writers)")
+    # Alice has no client yet, so neither import looks addresses up: the other import adds
+    # ann@ and commits while this one reads its file, then this one meets ann@ on insert.
+    padding = "".join(f"p{i:05d}@example.com,Padding {i}\n" for i in range(600))
+    data = ("email,full_name\n" + padding + "ann@example.com,X\n").encode()
+    assert len(data) > 16384
+
+    def other_import():
+        import_clients(owner=alice, file=csv_file("email,full_name\nann@example.com,Ann\n"))
+
+    this_file = FileReadDuring(data, position=8192, meanwhile=lambda: in_another_thread(other_import))
     with pytest.raises(ImportRefused) as refused:
-        import_clients(owner=alice, file=csv_file("email,full_name\nben@example.com,Ben\nann@example.com,X\n"))
+        import_clients(owner=alice, file=this_file)
     assert "Try again" in str(refused.value)
+    assert this_file.meanwhile is None  # the other import did run in the middle
     assert emails(alice) == ["ann@example.com"]
+    assert Client.objects.get(owner=alice).full_name == "Ann"

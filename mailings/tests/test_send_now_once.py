@@ -12,9 +12,10 @@ import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
-from mailings import scheduling, tasks
+from mailings import services, tasks
 from mailings.models import Attempt, AttemptKind
-from mailings.tests.conftest import make_mailing
+from mailings.runs import claim
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "sync_queue")]
 
@@ -83,14 +84,14 @@ def everyone_once(mailing):
 @pytest.fixture
 def future_once(alice, clock):
     mailing = make_mailing(alice, 3, start_at=clock() + datetime.timedelta(days=2))
-    scheduling.mailing_saved(mailing=mailing, now=clock())
+    services.mailing_saved(mailing=mailing, now=clock())
     return mailing
 
 
 @pytest.fixture
 def future_daily(alice, clock):
     mailing = make_mailing(alice, 3, start_at=clock() + datetime.timedelta(hours=5), periodicity="daily")
-    scheduling.mailing_saved(mailing=mailing, now=clock())
+    services.mailing_saved(mailing=mailing, now=clock())
     return mailing
 
 
@@ -144,7 +145,7 @@ def test_ten_presses_of_a_periodic_mailing_send_its_run_once_and_keep_the_next_p
 def test_ten_presses_of_an_extra_run_send_it_once(client, alice, clock, smtp_server,
                                                   django_capture_on_commit_callbacks, worker_runs_now):
     mailing = make_mailing(alice, 3, start_at=clock() - datetime.timedelta(minutes=5))
-    scheduling.mailing_saved(mailing=mailing, now=clock())
+    services.mailing_saved(mailing=mailing, now=clock())
     tasks.run_mailing(mailing.pk)  # its only run: "send now" now offers an extra run
     smtp_server.reset()
     page = Page(logged_in(client, alice), action_url(mailing, "send-now"))
@@ -198,7 +199,7 @@ def test_a_press_after_the_scheduler_claimed_the_run_never_pulls_the_next_period
 def test_a_press_while_the_run_is_going_says_so(client, alice, future_once, clock, smtp_server,
                                                django_capture_on_commit_callbacks):
     page = Page(logged_in(client, alice), action_url(future_once, "send-now"))
-    claimed = scheduling.claim_scheduled_run(
+    claimed = claim.claim_scheduled_run(
         mailing_id=future_once.pk, now=clock(), expected=future_once.next_run_at
     )  # a worker took the run and has not finished it
 
@@ -214,7 +215,7 @@ def test_a_page_whose_run_changed_starts_nothing(client, alice, future_daily, cl
     page = Page(logged_in(client, alice), action_url(future_daily, "send-now"))
     future_daily.start_at += datetime.timedelta(hours=1)  # edited after the page was shown
     future_daily.save()
-    scheduling.mailing_saved(mailing=future_daily, now=clock())
+    services.mailing_saved(mailing=future_daily, now=clock())
 
     said, _ = page.press(django_capture_on_commit_callbacks)
 
@@ -236,7 +237,7 @@ def test_a_press_that_names_no_run_starts_nothing(client, alice, future_once, sm
 def test_a_second_press_of_the_same_retry_retries_nobody_again(client, alice, clock, smtp_server,
                                                                django_capture_on_commit_callbacks):
     mailing = make_mailing(alice, 3, start_at=clock() - datetime.timedelta(minutes=5))
-    scheduling.mailing_saved(mailing=mailing, now=clock())
+    services.mailing_saved(mailing=mailing, now=clock())
     smtp_server.behaviour.reject_rcpt = {
         "c00001@example.org": "550 No such user", "c00002@example.org": "550 No such user",
     }

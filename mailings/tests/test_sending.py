@@ -9,19 +9,21 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from backoffice.accounts.service import block_user
-from mailings import scheduling, sending, tasks
+from mailings import dispatch, services, tasks
+from mailings.delivery import loop, progress
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, MailingStatus
-from mailings.tests.conftest import make_mailing
+from mailings.runs import claim
+from mailings.tests.factories import make_mailing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def run_now(mailing, now=None):
     now = now or timezone.now()
-    scheduling.mailing_saved(mailing=mailing, now=now)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now)
+    services.mailing_saved(mailing=mailing, now=now)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=now)
     assert attempt is not None
-    return sending.deliver(attempt)
+    return loop.deliver(attempt)
 
 
 def parsed(received):
@@ -96,11 +98,11 @@ def test_unsubscribed_clients_are_skipped(alice, smtp_server):
 def test_a_client_unsubscribing_during_a_run_is_skipped_from_the_next_batch(alice, smtp_server, settings):
     settings.MAILING_BATCH_SIZE = 1
     mailing = make_mailing(alice, 2)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    services.mailing_saved(mailing=mailing)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
     mailing.clients.filter(email="c00001@example.org").update(unsubscribed_at=timezone.now())
 
-    sending.deliver(attempt)
+    loop.deliver(attempt)
 
     assert smtp_server.recipients() == ["c00000@example.org"]
 
@@ -132,11 +134,11 @@ def test_a_temporary_failure_pauses_the_run_and_a_later_pass_delivers(alice, smt
     assert mailing.paused_until > start
     assert "451 4.3.0 Try again later" in Attempt.objects.get(pk=attempt.pk).server_response
     # Not resumable before the backoff is over ...
-    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start) is None
+    assert claim.claim_resume(attempt_id=attempt.pk, now=start) is None
     smtp_server.behaviour.data_reply = ""
-    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
+    resumed = claim.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
 
-    attempt = sending.deliver(resumed)
+    attempt = loop.deliver(resumed)
 
     assert attempt.status == AttemptStatus.SUCCESS
     assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00001@example.org"]
@@ -149,9 +151,9 @@ def test_temporary_failures_end_as_failed_after_the_last_try(alice, smtp_server,
     mailing = make_mailing(alice, 1)
     attempt = run_now(mailing)
     mailing.refresh_from_db()
-    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
+    resumed = claim.claim_resume(attempt_id=attempt.pk, now=mailing.paused_until)
 
-    attempt = sending.deliver(resumed)
+    attempt = loop.deliver(resumed)
 
     assert attempt.status == AttemptStatus.FAILURE
     delivery = Delivery.objects.get(attempt=attempt)
@@ -161,13 +163,13 @@ def test_temporary_failures_end_as_failed_after_the_last_try(alice, smtp_server,
 def test_disabling_a_mailing_stops_its_run_at_the_next_batch(alice, smtp_server, settings):
     settings.MAILING_BATCH_SIZE = 2
     mailing = make_mailing(alice, 6)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    services.mailing_saved(mailing=mailing)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
 
     def disable_after_first_batch(counts):
-        scheduling.disable_mailing(mailing=mailing, actor=alice)
+        services.disable_mailing(mailing=mailing, actor=alice)
 
-    attempt = sending.deliver(attempt, progress=disable_after_first_batch)
+    attempt = loop.deliver(attempt, progress=disable_after_first_batch)
 
     assert len(smtp_server.messages) == 2
     assert attempt.status == AttemptStatus.PAUSED
@@ -178,13 +180,13 @@ def test_disabling_a_mailing_stops_its_run_at_the_next_batch(alice, smtp_server,
 def test_enabling_again_continues_the_stopped_run_without_duplicates(alice, smtp_server, settings, sync_queue, django_capture_on_commit_callbacks):
     settings.MAILING_BATCH_SIZE = 2
     mailing = make_mailing(alice, 4)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
-    sending.deliver(attempt, progress=lambda counts: scheduling.disable_mailing(mailing=mailing, actor=alice))
+    services.mailing_saved(mailing=mailing)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    loop.deliver(attempt, progress=lambda counts: services.disable_mailing(mailing=mailing, actor=alice))
     assert len(smtp_server.messages) == 2
 
     with django_capture_on_commit_callbacks(execute=True):
-        scheduling.enable_mailing(mailing=mailing, actor=alice)  # queues the continuation (sync here)
+        services.enable_mailing(mailing=mailing)  # queues the continuation (sync here)
 
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.SUCCESS
@@ -194,25 +196,25 @@ def test_enabling_again_continues_the_stopped_run_without_duplicates(alice, smtp
 def test_blocking_the_owner_stops_the_run(alice, manager, smtp_server, settings):
     settings.MAILING_BATCH_SIZE = 1
     mailing = make_mailing(alice, 3)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    services.mailing_saved(mailing=mailing)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
 
-    attempt = sending.deliver(attempt, progress=lambda counts: block_user(user=alice, actor=manager))
+    attempt = loop.deliver(attempt, progress=lambda counts: block_user(user=alice, actor=manager))
 
     assert len(smtp_server.messages) == 1
     assert "blocked" in attempt.server_response
-    assert scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()) is None
+    assert claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()) is None
 
 
 def test_a_run_is_claimed_once_whoever_asks(alice, smtp_server):
     mailing = make_mailing(alice, 2)
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
     now = timezone.now()
     expected = mailing.next_run_at
 
-    by_button = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now, expected=expected)
-    by_scheduler = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now)
-    by_double_click = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=now, expected=expected)
+    by_button = claim.claim_scheduled_run(mailing_id=mailing.pk, now=now, expected=expected)
+    by_scheduler = claim.claim_scheduled_run(mailing_id=mailing.pk, now=now)
+    by_double_click = claim.claim_scheduled_run(mailing_id=mailing.pk, now=now, expected=expected)
 
     assert by_button is not None
     assert by_scheduler is None and by_double_click is None
@@ -222,8 +224,8 @@ def test_a_run_is_claimed_once_whoever_asks(alice, smtp_server):
 def test_the_database_refuses_a_second_attempt_for_the_same_run(alice):
     mailing = make_mailing(alice, 1)
     at = timezone.now()
-    first = scheduling.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
-    second = scheduling.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
+    first = claim.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
+    second = claim.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
 
     assert first is not None and second is None
 
@@ -231,11 +233,11 @@ def test_the_database_refuses_a_second_attempt_for_the_same_run(alice):
 def test_two_claimers_get_disjoint_batches(alice):
     mailing = make_mailing(alice, 5)
     at = timezone.now()
-    attempt = scheduling.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
+    attempt = claim.claim_extra_run(mailing_id=mailing.pk, kind=AttemptKind.MANUAL, scheduled_for=at, now=at)
 
-    first = sending.claim_batch(attempt.pk, 3)
-    second = sending.claim_batch(attempt.pk, 3)
-    third = sending.claim_batch(attempt.pk, 3)
+    first = progress.claim_batch(attempt.pk, 3)
+    second = progress.claim_batch(attempt.pk, 3)
+    third = progress.claim_batch(attempt.pk, 3)
 
     ids = [r.delivery_id for r in first + second]
     assert len(ids) == len(set(ids)) == 5
@@ -247,16 +249,16 @@ def test_a_run_whose_worker_died_is_resumed_only_the_send_in_flight_becomes_unkn
     settings.MAILING_STALE_AFTER = 60
     mailing = make_mailing(alice, 5)
     start = timezone.now()
-    scheduling.mailing_saved(mailing=mailing, now=start)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=start)
-    held = sending.claim_batch(attempt.pk, 2)  # the worker dies holding these...
+    services.mailing_saved(mailing=mailing, now=start)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=start)
+    held = progress.claim_batch(attempt.pk, 2)  # the worker dies holding these...
     in_flight = held[0]  # ...the first inside its SMTP transaction
     Delivery.objects.filter(pk=in_flight.delivery_id).update(status=DeliveryStatus.SENDING)
 
-    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=30)) is None
-    resumed = scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=61))
-    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=61)) is None
-    attempt = sending.deliver(resumed)
+    assert claim.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=30)) is None
+    resumed = claim.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=61))
+    assert claim.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=61)) is None
+    attempt = loop.deliver(resumed)
 
     assert in_flight.email not in smtp_server.recipients()
     assert held[1].email in smtp_server.recipients()  # only claimed, never handed to SMTP: sent once
@@ -271,19 +273,19 @@ def test_a_live_run_is_not_taken_over(alice, settings):
     settings.MAILING_STALE_AFTER = 60
     mailing = make_mailing(alice, 1)
     start = timezone.now()
-    scheduling.mailing_saved(mailing=mailing, now=start)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=start)
+    services.mailing_saved(mailing=mailing, now=start)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=start)
 
-    assert scheduling.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=59)) is None
-    assert not scheduling.resumable_attempts(start + datetime.timedelta(seconds=59)).exists()
+    assert claim.claim_resume(attempt_id=attempt.pk, now=start + datetime.timedelta(seconds=59)) is None
+    assert not dispatch.resumable_attempts(start + datetime.timedelta(seconds=59)).exists()
 
 
 def test_send_a_test_goes_to_the_given_address_only_and_leaves_the_schedule(alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
     mailing = make_mailing(alice, 3, start_at=timezone.now() + datetime.timedelta(days=1))
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
 
     with django_capture_on_commit_callbacks(execute=True):
-        scheduling.send_test(mailing=mailing, email=alice.email, now=timezone.now())
+        services.send_test(mailing=mailing, email=alice.email)
 
     assert smtp_server.recipients() == [alice.email]
     assert parsed(smtp_server.messages[0])["Subject"] == "Hello Alice"
@@ -299,7 +301,7 @@ def test_retry_failed_recipients_sends_only_to_those(alice, smtp_server, sync_qu
     smtp_server.reset()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert scheduling.retry_failed(mailing=mailing)
+        assert services.retry_failed(mailing=mailing)
 
     assert smtp_server.recipients() == ["c00002@example.org"]
     retry = Attempt.objects.get(mailing=mailing, kind=AttemptKind.RETRY)
@@ -310,7 +312,7 @@ def test_retry_with_nothing_failed_does_nothing(alice, smtp_server, sync_queue):
     mailing = make_mailing(alice, 2)
     run_now(mailing)
 
-    assert not scheduling.retry_failed(mailing=mailing)
+    assert not services.retry_failed(mailing=mailing)
 
 
 def test_send_now_of_a_completed_mailing_sends_once_more(alice, smtp_server, sync_queue, django_capture_on_commit_callbacks):
@@ -320,7 +322,7 @@ def test_send_now_of_a_completed_mailing_sends_once_more(alice, smtp_server, syn
     assert mailing.status == MailingStatus.COMPLETED
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert scheduling.send_now(mailing=mailing)
+        assert services.send_now(mailing=mailing)
 
     assert len(smtp_server.messages) == 4
     assert Attempt.objects.filter(mailing=mailing, kind=AttemptKind.MANUAL).count() == 1
@@ -334,7 +336,7 @@ def test_the_rate_limit_spaces_sends():
         slept.append(round(seconds, 6))
         clock[0] += seconds
 
-    limiter = sending.RateLimiter(4, clock=lambda: clock[0], sleep=sleep)
+    limiter = loop.RateLimiter(4, clock=lambda: clock[0], sleep=sleep)
     for _ in range(3):
         limiter.wait()
 
@@ -343,7 +345,7 @@ def test_the_rate_limit_spaces_sends():
 
 def test_the_command_sends_due_mailings_with_a_progress_bar(alice, smtp_server, capsys):
     mailing = make_mailing(alice, 3)
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
 
     call_command("run_mailing_sending")
 
@@ -355,7 +357,7 @@ def test_the_command_sends_due_mailings_with_a_progress_bar(alice, smtp_server, 
 
 def test_the_command_sends_one_mailing_on_request(alice, smtp_server, capsys):
     mailing = make_mailing(alice, 2, start_at=timezone.now() + datetime.timedelta(days=3))
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
 
     call_command("run_mailing_sending", "--mailing", str(mailing.pk))
 
@@ -366,7 +368,7 @@ def test_the_command_sends_one_mailing_on_request(alice, smtp_server, capsys):
 
 def test_tasks_take_ids_and_do_nothing_for_a_run_already_taken(alice, smtp_server):
     mailing = make_mailing(alice, 1)
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
 
     first = tasks.run_mailing(mailing.pk)
     second = tasks.run_mailing(mailing.pk)
@@ -410,11 +412,11 @@ def test_an_internationalised_address_goes_out_with_smtputf8(alice, smtp_server)
 def test_a_run_near_the_task_time_limit_hands_over_to_a_new_task(alice, smtp_server, sync_queue,
                                                                  django_capture_on_commit_callbacks):
     mailing = make_mailing(alice, 3)
-    scheduling.mailing_saved(mailing=mailing)
-    attempt = scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
+    services.mailing_saved(mailing=mailing)
+    attempt = claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        handed = sending.deliver(attempt, budget=1e-9)  # the budget is spent before the first batch
+        handed = loop.deliver(attempt, budget=1e-9)  # the budget is spent before the first batch
 
     # One new task is queued by the hand-over (other callbacks, e.g. statistics, may follow).
     hand_overs = [callback for callback in callbacks if "hand_over" in callback.__qualname__]

@@ -9,9 +9,7 @@ from django.utils import timezone
 from mailings.statistics import queries as stats
 from mailings.models import AttemptKind, Delivery
 from mailings.models import DeliveryStatus as S
-from mailings.tests.stats_data import (  # noqa: F401  (outcomes is a fixture)
-    add_deliveries, direct_counts, make_attempt, make_mailing, outcomes,
-)
+from mailings.tests.factories import add_deliveries, direct_counts, make_attempt, make_mailing
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +64,7 @@ def test_days_are_moscow_days_not_utc_days(alice):
     yesterday = timezone.localtime(timezone.now(), zone).date() - timedelta(days=1)
     # 00:30 in Moscow is still the previous day in UTC (21:30).
     just_after_midnight = datetime(yesterday.year, yesterday.month, yesterday.day, 0, 30, tzinfo=zone)
-    run = make_attempt(make_mailing(alice), just_after_midnight)
+    run = make_attempt(make_mailing(alice, 0), just_after_midnight)
     add_deliveries(run, S.SENT, 2, sent_at=just_after_midnight)
     daily = {day["day"]: day["sent"] for day in stats.dashboard(alice)["daily"]}
     assert daily[yesterday] == 2
@@ -74,7 +72,7 @@ def test_days_are_moscow_days_not_utc_days(alice):
 
 
 def test_test_sends_and_skipped_or_pending_rows_never_count(alice):
-    mailing = make_mailing(alice)
+    mailing = make_mailing(alice, 0)
     test_send = make_attempt(mailing, timezone.now(), kind=AttemptKind.TEST)
     add_deliveries(test_send, S.SENT, 3, sent_at=timezone.now())
     run = make_attempt(mailing, timezone.now() - timedelta(hours=1))
@@ -145,8 +143,20 @@ def test_invalidating_a_mailing_refreshes_the_managers_view_too(outcomes, manage
     assert stats.dashboard(manager)["totals"]["sent"] == before + 2
 
 
-def test_invalidating_an_unknown_mailing_is_harmless(alice):
+def test_invalidating_an_unknown_mailing_is_harmless(outcomes, alice, bob, manager):
+    """No owner to find: every user's cached figures survive; the managers' view moves on."""
+    users = (alice, bob, manager)
+    before = [stats.dashboard(user)["totals"]["sent"] for user in users]
+    assert before == [5, 4, 9]
+    add_deliveries(make_attempt(outcomes["newsletter"], timezone.now()), S.SENT, 7, sent_at=timezone.now())
+    add_deliveries(outcomes["bob_run"], S.SENT, 2, sent_at=timezone.now())
+
     stats.invalidate_for_mailing(987654)
+
+    # Alice's and Bob's figures are still the cached ones; the global scope was renewed.
+    assert [stats.dashboard(user)["totals"]["sent"] for user in users] == [5, 4, 18]
+    stats.invalidate_for_mailing(outcomes["newsletter"].pk)
+    assert stats.dashboard(alice)["totals"]["sent"] == 12
 
 
 def test_success_rate_is_sent_among_decided():
@@ -161,7 +171,9 @@ def test_a_report_sums_exactly_the_runs_it_lists(outcomes):
     rows = list(Delivery.objects.filter(attempt__mailing=newsletter).exclude(attempt__kind="test"))
     summary = data["summary"]
     assert {k: summary[k] for k in ("sent", "failed", "unknown", "rate")} == direct_counts(rows)
-    assert summary["runs"] == 3 and summary["total"] == len(rows)
+    # 11 rows of the recent run (test sends excluded), 3 of the old one, 1 of the untimed one.
+    assert len(rows) == 15
+    assert summary["runs"] == 3 and summary["total"] == 15
     by_run = {row["pk"]: row for row in data["attempts"]["rows"]}
     assert outcomes["test_send"].pk not in by_run
     for attempt in (outcomes["recent"], outcomes["old"], outcomes["untimed"]):

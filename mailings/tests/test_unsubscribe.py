@@ -4,10 +4,12 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
-from mailings import scheduling, sending
+from mailings import services
+from mailings.delivery import loop
 from mailings.models import Client, Delivery, DeliveryStatus
 from mailings.rendering import unsubscribe_token
-from mailings.tests.conftest import make_mailing
+from mailings.runs import claim
+from mailings.tests.factories import make_mailing
 
 pytestmark = pytest.mark.django_db
 
@@ -90,9 +92,9 @@ def test_an_unsubscribed_client_gets_nothing_from_the_next_run(alice, smtp_serve
     mailing = make_mailing(alice, 2)
     leaver = mailing.clients.get(email="c00000@example.org")
     HttpClient().post(url_for(leaver))
-    scheduling.mailing_saved(mailing=mailing)
+    services.mailing_saved(mailing=mailing)
 
-    attempt = sending.deliver(scheduling.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
+    attempt = loop.deliver(claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()))
 
     assert smtp_server.recipients() == ["c00001@example.org"]
     assert Delivery.objects.get(attempt=attempt, client=leaver).status == DeliveryStatus.SKIPPED

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mailings import scheduling, tasks
+from mailings import dispatch, tasks
 from mailings.models import Attempt, AttemptKind, Mailing
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             self.run_one(found)
             return
         jobs = []
-        scheduling.dispatch(
+        dispatch.dispatch(
             now=now,
             enqueue_run=lambda pk: jobs.append(("run", pk)),
             enqueue_resume=lambda pk: jobs.append(("resume", pk)),

@@ -1,12 +1,12 @@
-"""Builders of mailings, runs and deliveries for the statistics tests, straight through the ORM.
+"""Builders of clients, messages, mailings, runs and deliveries for every test suite.
 
-The sending engine is not used: these rows are what it would leave behind.
+``make_mailing`` is the one way to make a mailing in a test; ``make_attempt`` and
+``add_deliveries`` leave behind, straight through the ORM, the rows the sending engine would.
 """
+import datetime
 import itertools
 from collections import Counter
-from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from mailings.models import (
@@ -17,10 +17,32 @@ from mailings.models import DeliveryStatus as S
 _numbers = itertools.count(1)
 
 
-def make_mailing(owner, subject="Newsletter", **fields):
-    message = Message.objects.create(owner=owner, subject=subject, body="<p>Hello</p>")
-    fields.setdefault("start_at", timezone.now())
-    return Mailing.objects.create(owner=owner, message=message, **fields)
+# Fields the scheduler sets when a mailing is saved; a test that passes them wants its row
+# exactly as given, so they are written after the save signal has run.
+SCHEDULER_FIELDS = {"next_run_at", "status", "paused_until", "pause_reason"}
+
+
+def make_mailing(owner, count=3, *, start_at=None, periodicity="once", end_at=None, body=None, subject=None,
+                 domain="example.org", **extra):
+    """A mailing of ``owner`` to ``count`` new clients c00000@domain, c00001@domain, …"""
+    as_given = {field: extra.pop(field) for field in list(extra) if field in SCHEDULER_FIELDS}
+    message = Message.objects.create(
+        owner=owner,
+        subject=subject or "Hello {{ full_name }}",
+        body=body or "<p>Dear {{ full_name }}, this goes to {{ email }}.</p>",
+    )
+    mailing = Mailing.objects.create(
+        owner=owner, message=message, start_at=start_at or timezone.now() - datetime.timedelta(minutes=1),
+        periodicity=periodicity, end_at=end_at, **extra,
+    )
+    clients = Client.objects.bulk_create(
+        Client(owner=owner, email=f"c{i:05d}@{domain}", full_name=f"Client {i}") for i in range(count)
+    )
+    mailing.clients.set(clients)
+    if as_given:
+        Mailing.objects.filter(pk=mailing.pk).update(**as_given)
+        mailing.refresh_from_db()
+    return mailing
 
 
 def make_attempt(mailing, started_at, kind=AttemptKind.SCHEDULED, status=AttemptStatus.SUCCESS,
@@ -65,16 +87,16 @@ def direct_counts(deliveries):
     }
 
 
-@pytest.fixture
-def outcomes(alice, bob):
+def make_outcomes(alice, bob):
     """Alice and Bob's mailings with sent, failed, deferred, unknown, skipped and pending rows.
 
     Also: a run 40 days ago (outside the dashboard's 30 days), a test send (never counted),
-    a failure without a time (counted on its run's day), a paused mailing.
+    a failure without a time (counted on its run's day), a paused mailing. The mailings have
+    no clients of their own: each delivery brings its own.
     """
     now = timezone.now()
-    two_days_ago, yesterday = now - timedelta(days=2), now - timedelta(days=1)
-    newsletter = make_mailing(alice, "Alice newsletter", next_run_at=now + timedelta(hours=3))
+    two_days_ago, yesterday = now - datetime.timedelta(days=2), now - datetime.timedelta(days=1)
+    newsletter = make_mailing(alice, 0, subject="Alice newsletter", next_run_at=now + datetime.timedelta(hours=3))
     recent = make_attempt(newsletter, two_days_ago, status=AttemptStatus.FAILURE,
                           server_response="2 of 11 refused")
     add_deliveries(recent, S.SENT, 5, sent_at=two_days_ago)
@@ -85,19 +107,20 @@ def outcomes(alice, bob):
     add_deliveries(recent, S.UNKNOWN, 1)
     add_deliveries(recent, S.SKIPPED, 1)
     add_deliveries(recent, S.PENDING, 1)
-    old = make_attempt(newsletter, now - timedelta(days=40))
-    add_deliveries(old, S.SENT, 3, sent_at=now - timedelta(days=40))
+    old = make_attempt(newsletter, now - datetime.timedelta(days=40))
+    add_deliveries(old, S.SENT, 3, sent_at=now - datetime.timedelta(days=40))
     test_send = make_attempt(newsletter, now, kind=AttemptKind.TEST)
     add_deliveries(test_send, S.SENT, 2, sent_at=now)
     untimed = make_attempt(newsletter, yesterday, kind=AttemptKind.RETRY,
                            status=AttemptStatus.FAILURE, server_response="=cmd|' /C calc'!A0")
     add_deliveries(untimed, S.FAILED, 1, smtp_code=554, smtp_response="=HYPERLINK(\"http://x\")")
 
-    paused = make_mailing(alice, "Alice paused", paused_until=now + timedelta(minutes=20),
+    paused = make_mailing(alice, 0, subject="Alice paused", next_run_at=None,
+                          paused_until=now + datetime.timedelta(minutes=20),
                           pause_reason="Connection refused three times")
 
-    bobs = make_mailing(bob, "Bob offers", next_run_at=now + timedelta(days=1))
-    bob_run = make_attempt(bobs, now - timedelta(hours=1))
+    bobs = make_mailing(bob, 0, subject="Bob offers", next_run_at=now + datetime.timedelta(days=1))
+    bob_run = make_attempt(bobs, now - datetime.timedelta(hours=1))
     add_deliveries(bob_run, S.SENT, 4, sent_at=now)
     add_deliveries(bob_run, S.FAILED, 3, sent_at=now, smtp_code=550, smtp_response="Bob's bounce")
     add_deliveries(bob_run, S.UNKNOWN, 2)

@@ -1,0 +1,1 @@
+"""Helpers of the test suites that belong to no app (importable, unlike conftest.py)."""

@@ -1,0 +1,279 @@
+"""The SMTP loop that delivers a claimed run (design §5, invariants 2-8).
+
+Batch by batch (claimed and recorded by ``mailings.delivery.progress``), one SMTP
+connection per batch, with ``EMAIL_TIMEOUT`` on every call.
+
+Failures come classified from ``lib.smtp`` (``TransportError``). Once the message data
+is sent, anything but a clear reply to the final dot is 'unknown' and never resent.
+Permanent (5xx) replies fail the recipient; temporary ones (4xx) are retried later with
+backoff. A connection-level failure before the data (refused, 421, garbage, a drop) is the
+server's, not the recipient's: the row goes back to pending with its tries unchanged, and
+after ``MAILING_CONNECT_RETRIES`` of them in a row the run pauses instead of hammering a
+dead server.
+"""
+import datetime
+import logging
+import os
+import time
+from collections import Counter
+from contextlib import nullcontext
+from email.utils import formatdate
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lib.smtp import SMTPTransport, TransportError
+from mailings.delivery.progress import Results, claim_batch, new_claim, progress_writes_tuned, release_claimed
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
+from mailings.rendering import PreparedMessage
+from mailings.runs.state import describe, finish, hand_over, pause_run, stop_reason
+
+logger = logging.getLogger(__name__)
+
+FLUSH_EVERY = 2.0  # seconds: the attempt's counters and heartbeat are written at least this often
+
+
+class RateLimiter:
+    """At most ``rate`` sends per second (0 = unlimited)."""
+
+    def __init__(self, rate, *, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.clock, self.sleep = clock, sleep
+        self.next_at = 0.0
+
+    def wait(self, before_sleep=None):
+        """Wait for the next slot; ``before_sleep`` runs first when waiting is needed."""
+        if not self.interval:
+            return
+        now = self.clock()
+        if now < self.next_at:
+            if before_sleep:
+                before_sleep()
+            self.sleep(self.next_at - now)
+            now = self.next_at
+        self.next_at = now + self.interval
+
+
+class Paused(Exception):
+    """The server kept failing at the connection level; the run pauses."""
+
+    def __init__(self, error):
+        super().__init__(error.reply)
+        self.error = error
+
+
+class RunDelivery:
+    """Delivers one attempt; instantiated per run (holds the connection and counters)."""
+
+    def __init__(self, attempt, *, now, sleep, progress, budget=None):
+        self.attempt = attempt
+        self.deadline = time.monotonic() + budget if budget else None
+        self.after_id = 0  # rows up to here were claimed by this run
+        self.claim = new_claim()
+        self.now, self.sleep, self.progress = now, sleep, progress
+        self.transport = SMTPTransport.from_settings()
+        self.message = PreparedMessage.for_attempt(attempt)
+        self.limiter = RateLimiter(settings.MAILING_RATE_LIMIT, sleep=sleep)
+        self.connection_failures = 0
+        self.last_error = None
+        self.last_reply = ""
+        self.failures = Counter()
+        self.owner_name = attempt.mailing.owner.full_name
+        self.is_test = attempt.kind == AttemptKind.TEST  # to the owner's own address, no client
+        self.counted_at = 0.0  # when the attempt's counters and heartbeat were last written
+
+    def connect(self, results):
+        """Open the session, retrying with backoff; raise Paused after too many failures."""
+        while True:
+            try:
+                self.transport.open()
+                return
+            except TransportError as error:
+                self.failures[error.reply] += 1
+                self.note_connection_failure(error)
+                self.save(results)  # nothing the server said waits in memory through a sleep
+                self.sleep(settings.MAILING_CONNECT_BACKOFF * 2 ** (self.connection_failures - 1))
+
+    def note_connection_failure(self, error):
+        self.connection_failures += 1
+        self.last_error = error
+        logger.warning("attempt %s: %s (%s in a row)", self.attempt.pk, error.reply, self.connection_failures)
+        if self.connection_failures >= settings.MAILING_CONNECT_RETRIES:
+            raise Paused(error)
+
+    def skip_reason(self, client_id, *, unsubscribed):
+        """Why this recipient must not be mailed, or "" (a test send has no client on purpose)."""
+        if client_id is None and not self.is_test:
+            return _("The client was deleted before sending.")
+        if unsubscribed:
+            return _("The client unsubscribed before sending.")
+        return ""
+
+    def send_one(self, recipient, results, date):
+        reason = self.skip_reason(recipient.client_id, unsubscribed=recipient.unsubscribed)
+        if reason:
+            results.record(recipient, DeliveryStatus.SKIPPED, reply=reason, attempted=False)
+            return
+        if self.is_test and not recipient.full_name:
+            recipient.full_name = self.owner_name
+        self.connect(results)
+        self.limiter.wait(before_sleep=lambda: self.save(results))
+        data = self.message.build(recipient, date)
+        skip = []
+
+        def start():  # runs while the server reads the envelope
+            skip.append(self.begin_smtp(recipient, results))
+            return skip[0] == ""
+
+        try:
+            outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
+        except TransportError as error:
+            results.record_error(recipient, error)
+            self.last_error = error
+            if error.connection:
+                self.note_connection_failure(error)
+            else:
+                self.connection_failures = 0  # the server answered: it is alive
+            return
+        if outcome is None:  # begin_smtp said no: the message was abandoned before its end
+            if skip[0]:
+                results.record(recipient, DeliveryStatus.SKIPPED, reply=skip[0], attempted=False)
+            return  # None: another worker took the run over; the row is theirs
+        self.connection_failures = 0
+        results.record(recipient, DeliveryStatus.SENT, *outcome)
+
+    def begin_smtp(self, recipient, results):
+        """The one small transaction at the start of an SMTP transaction (its envelope sent,
+        the final dot not yet): the outcomes so far are written and this row becomes
+        'sending', unless its client was deleted or unsubscribed meanwhile. Returns "" to go
+        ahead, a skip reason, or None when the row is no longer this run's."""
+        mark = (recipient.delivery_id, not self.is_test)
+        marked = self.save(results, mark=mark)
+        if marked:
+            return ""
+        state = (Delivery.objects.filter(pk=recipient.delivery_id, claim=self.claim)
+                 .values_list("status", "client_id", "client__unsubscribed_at").first())
+        if state is None or state[0] not in (DeliveryStatus.CLAIMED, DeliveryStatus.SENDING):
+            return None
+        if state[0] == DeliveryStatus.SENDING:
+            return ""  # marked, though the row count did not say so
+        return self.skip_reason(state[1], unsubscribed=state[2] is not None)
+
+    def run_batch(self, batch):
+        results = Results()
+        date = formatdate(usegmt=True)
+        try:
+            for recipient in batch:
+                self.send_one(recipient, results, date)
+        finally:
+            # However the batch ends (done, paused, crashed), what the server said is
+            # written and rows never handed to SMTP go back to pending. A row a crash left
+            # 'sending' stays so: it may have gone out, and resume records it unknown.
+            with transaction.atomic():
+                self.save(results, counters=True)
+                release_claimed(self.attempt.pk, self.claim)
+
+    def save(self, results, *, mark=None, counters=False):
+        """Write the outcomes held in memory (and ``mark`` a row 'sending', see
+        ``progress_update``); the attempt's counters and heartbeat too when asked or every
+        FLUSH_EVERY seconds. Returns whether the row was marked.
+
+        The usual write is one statement, run in autocommit (a statement is a transaction);
+        several share one transaction.
+        """
+        if results.last_reply:
+            self.last_reply = results.last_reply
+        self.failures.update(results.failures)
+        results.failures.clear()
+        now = self.now()
+        marked = False
+        single = len(results.rows) <= 1 and not connection.in_atomic_block
+        with (nullcontext() if single else transaction.atomic()), connection.cursor() as cursor:
+            if results.rows or mark:
+                counts, marked = results.write_rows(cursor, self.claim, now, mark)
+                if self.progress and counts:
+                    self.progress(counts)
+        if counters or time.monotonic() - self.counted_at > FLUSH_EVERY:
+            # Its own statement: the counters may lag the rows (claim_resume recounts them).
+            results.write_counters(self.attempt.pk, now)
+            self.counted_at = time.monotonic()
+        return marked
+
+    def run(self):
+        attempt = self.attempt
+        try:
+            while True:
+                reason = stop_reason(attempt.mailing_id)
+                if reason:
+                    return self.stop(reason)
+                if self.deadline and time.monotonic() > self.deadline:
+                    return hand_over(attempt)
+                batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id, claim=self.claim)
+                if not batch:
+                    break
+                self.after_id = batch[-1].delivery_id
+                self.run_batch(batch)
+        except Paused as paused:
+            return self.pause_for_server(paused.error)
+        finally:
+            self.transport.close()
+        return self.end_of_pass()
+
+    def stop(self, reason):
+        text = _("Stopped before the next batch: %(reason)s.") % {"reason": reason}
+        pause_run(attempt=self.attempt, until=None, reason=text, response=self.summary(text))
+        logger.info("attempt %s: %s", self.attempt.pk, text)
+        return self.attempt
+
+    def pause_for_server(self, error):
+        until = self.now() + datetime.timedelta(seconds=settings.MAILING_PAUSE)
+        text = _("The mail server failed %(count)s times in a row (%(reply)s); resuming at %(until)s.") % {
+            "count": self.connection_failures, "reply": error.reply,
+            "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        pause_run(attempt=self.attempt, until=until, reason=text, response=self.summary(text))
+        return self.attempt
+
+    def end_of_pass(self):
+        """All rows were tried once: retry temporary failures later, or finish the run.
+
+        Rows back in 'pending' met a server failure (not theirs) during the pass; they are
+        retried like temporary failures, without a try counted against them.
+        """
+        retriable = Delivery.objects.filter(attempt=self.attempt).filter(
+            Q(status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES)
+            | Q(status=DeliveryStatus.PENDING)
+        )
+        fewest_tries = retriable.order_by("tries").values_list("tries", flat=True).first()
+        if fewest_tries is not None:
+            delay = settings.MAILING_RETRY_DELAY * 2 ** max(fewest_tries - 1, 0)
+            until = self.now() + datetime.timedelta(seconds=delay)
+            text = _("%(count)s recipients got a temporary failure; retrying at %(until)s.") % {
+                "count": retriable.count(), "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            pause_run(attempt=self.attempt, until=until, reason=text, response=self.summary(text))
+            return self.attempt
+        return finish(self.attempt, now=self.now(), last_reply=self.last_reply, failures=self.failures)
+
+    def summary(self, headline):
+        return describe(headline, self.last_reply, self.failures)
+
+
+def task_budget():
+    """Seconds a run may use in one django-q2 task before handing over (its timeout minus a margin)."""
+    timeout = settings.Q_CLUSTER.get("timeout")
+    return max(timeout * 0.8, timeout - 120) if timeout else None
+
+
+def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None):
+    """Deliver a claimed (or resumed) run until it finishes, pauses, is stopped or its time
+    ``budget`` (seconds) is spent."""
+    attempt = Attempt.objects.select_related("mailing__message", "mailing__owner").get(pk=attempt.pk)
+    if attempt.status != AttemptStatus.RUNNING:
+        return attempt
+    logger.info("attempt %s: delivering in pid %s", attempt.pk, os.getpid())
+    with progress_writes_tuned():
+        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()

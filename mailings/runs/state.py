@@ -1,0 +1,161 @@
+"""A claimed run's states after its claim: stopped, paused, handed over, finished.
+
+The statuses are decided here only: ``settle_mailing_status`` gives the mailing's
+created -> running -> completed status, ``final_status`` an ended run's success or failure.
+"""
+import logging
+from collections import Counter
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils.translation import gettext as _
+
+from mailings import dispatch
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, Mailing, MailingStatus
+from mailings.signals import figures_changed
+
+logger = logging.getLogger(__name__)
+
+
+def stop_reason(mailing_id):
+    """Why a run of this mailing must stop now, or "" when it may go on (one query)."""
+    row = (
+        Mailing.objects.filter(pk=mailing_id)
+        .values("is_enabled", "owner__is_active")
+        .first()
+    )
+    if row is None:
+        return _("the mailing was deleted")
+    if not row["is_enabled"]:
+        return _("the mailing was disabled")
+    if not row["owner__is_active"]:
+        return _("the owner is blocked")
+    return ""
+
+
+# --- Statuses -----------------------------------------------------------------------------
+
+
+def _has_open_attempt(mailing):
+    return mailing.attempts.filter(
+        status__in=[AttemptStatus.RUNNING, AttemptStatus.PAUSED]
+    ).exclude(kind=AttemptKind.TEST).exists()
+
+
+def settle_mailing_status(mailing):
+    """The mailing's status from its runs and its ``next_run_at`` (set before calling).
+
+    Running while a run is open; completed when no run is open and none is left; a completed
+    mailing given a next run again is running (created if it never ran). Otherwise the
+    status stays. Test runs never count.
+    """
+    if _has_open_attempt(mailing):
+        return MailingStatus.RUNNING
+    if mailing.next_run_at is None:
+        return MailingStatus.COMPLETED
+    if mailing.status == MailingStatus.COMPLETED:
+        has_runs = mailing.attempts.exclude(kind=AttemptKind.TEST).exists()
+        return MailingStatus.RUNNING if has_runs else MailingStatus.CREATED
+    return mailing.status
+
+
+def save_settled_status(mailing, *fields):
+    """Settle the mailing's status and save it with ``fields``."""
+    mailing.status = settle_mailing_status(mailing)
+    mailing.save(update_fields=[*fields, "status", "updated_at"])
+
+
+def final_status(counts):
+    """An ended run's status from its rows' counts by status: success when every recipient
+    was sent or skipped."""
+    ok = not any(counts.get(status) for status in (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
+                                                   DeliveryStatus.PENDING))
+    return AttemptStatus.SUCCESS if ok else AttemptStatus.FAILURE
+
+
+# --- Pause, hand-over, finish ---------------------------------------------------------------
+
+
+def pause_run(*, attempt, until, reason, response):
+    """Stop a run for now; the dispatcher continues it after ``until``."""
+    with transaction.atomic():
+        Attempt.objects.filter(pk=attempt.pk).update(
+            status=AttemptStatus.PAUSED, server_response=response[:2000]
+        )
+        Mailing.objects.filter(pk=attempt.mailing_id).update(
+            paused_until=until, pause_reason=reason[:2000]
+        )
+    attempt.status = AttemptStatus.PAUSED
+    attempt.server_response = response[:2000]
+    _invalidate_caches(attempt.mailing_id)
+
+
+def hand_over(attempt):
+    """Close to the task time limit: continue in a fresh task instead of being killed
+    mid-batch (which would leave a batch 'unknown')."""
+    Attempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING).update(status=AttemptStatus.PAUSED)
+    attempt_id = attempt.pk
+    transaction.on_commit(lambda: dispatch.enqueue("mailings.tasks.resume_attempt", attempt_id))
+    attempt.status = AttemptStatus.PAUSED
+    logger.info("attempt %s: handed over to a new task before the time limit", attempt_id)
+    return attempt
+
+
+def describe(headline, last_reply, failures):
+    """The Attempt's server response: what happened, and the server's own words."""
+    lines = [headline] if headline else []
+    if last_reply:
+        lines.append(_("Last accepted: %(reply)s") % {"reply": last_reply.strip()})
+    for reply, count in failures.most_common(5):
+        lines.append(f"{reply.strip()} (×{count})")
+    return "\n".join(lines)[:2000]
+
+
+def finish(attempt, *, now, last_reply="", failures=None):
+    """Close the run with counts recomputed from its Delivery rows (the truth); the mailing
+    is completed when no run is left to do."""
+    failures = failures or Counter()
+    with transaction.atomic():
+        Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.DEFERRED).update(
+            status=DeliveryStatus.FAILED
+        )
+        counts = dict(
+            Delivery.objects.filter(attempt=attempt).values_list("status").annotate(n=Count("pk"))
+        )
+        attempt.sent = counts.get(DeliveryStatus.SENT, 0)
+        attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
+        attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+        attempt.recipients = sum(counts.values())
+        attempt.status = final_status(counts)
+        headline = _("Sent %(sent)s of %(total)s; failed %(failed)s; unknown %(unknown)s; skipped %(skipped)s.") % {
+            "sent": attempt.sent, "total": attempt.recipients, "failed": attempt.failed,
+            "unknown": attempt.unknown, "skipped": counts.get(DeliveryStatus.SKIPPED, 0),
+        }
+        if not last_reply and not failures:
+            last_reply, failures = _replies_from_rows(attempt)
+        attempt.server_response = describe(headline, last_reply, failures)
+        attempt.finished_at = now
+        attempt.heartbeat_at = now
+        attempt.save(update_fields=[
+            "sent", "failed", "unknown", "recipients", "status", "server_response", "finished_at", "heartbeat_at",
+        ])
+    if attempt.kind != AttemptKind.TEST:
+        save_settled_status(Mailing.objects.get(pk=attempt.mailing_id))
+    _invalidate_caches(attempt.mailing_id)
+    logger.info("attempt %s finished: %s", attempt.pk, headline)
+    return attempt
+
+
+def _replies_from_rows(attempt):
+    """Server words from stored rows, for a run resumed by a worker that saw none itself."""
+    rows = Delivery.objects.filter(attempt=attempt)
+    last = rows.filter(status=DeliveryStatus.SENT).order_by("-sent_at").values_list("smtp_code", "smtp_response").first()
+    failures = Counter()
+    failed = rows.exclude(status__in=[DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.PENDING])
+    for code, reply, n in failed.values_list("smtp_code", "smtp_response").annotate(n=Count("pk"))[:5]:
+        failures[f"{code} {reply}" if code else reply] += n
+    return (f"{last[0]} {last[1]}" if last else ""), failures
+
+
+def _invalidate_caches(mailing_id):
+    figures_changed.send(sender=Mailing, mailing_id=mailing_id)
