@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from mailings.models import Client
-from mailings.tests.stats_data import make_attempt, make_mailing
+from mailings.tests.factories import make_attempt, make_mailing
 
 pytestmark = pytest.mark.django_db
 
