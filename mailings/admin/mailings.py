@@ -20,7 +20,7 @@ from unfold.decorators import action, display
 from backoffice import permissions
 from lib.admin import confirm_action
 from mailings import duplicates, services
-from mailings.admin.attempts import progress_html
+from mailings.admin.attempts import AWAITING_PARAMETER, latest_run, progress_html
 from mailings.admin.base import (
     OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
     visible_mailing_or_404,
@@ -148,7 +148,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M")
 
     def _last_attempt(self, obj):
-        return obj.attempts.exclude(kind=AttemptKind.TEST).order_by("-started_at", "-pk").first()
+        return latest_run(obj.pk)
 
     @display(description=gettext_lazy("last attempt"))
     def last_attempt_display(self, obj):
@@ -165,8 +165,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
 
     @display(description=gettext_lazy("progress"))
     def progress_display(self, obj):
-        attempt = self._last_attempt(obj)
-        return "—" if attempt is None else progress_html(attempt)
+        return progress_html(self._last_attempt(obj), mailing=obj)
 
     # --- disable / enable: the owner, any manager, a superuser ----------------------
 
@@ -267,7 +266,11 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             messages.error(request, _("The confirmation did not name a run of this mailing; nothing was started. "
                                       "Please confirm again."))
             return redirect(request.path)
-        report_press(request, mailing, press(mailing=mailing, run=run))
+        shown = latest_run(mailing.pk)  # read before the press: the page waits for a newer one
+        result = press(mailing=mailing, run=run)
+        report_press(request, mailing, result)
+        if result.outcome == services.Press.QUEUED:
+            return redirect(f"{change_url(mailing)}?{AWAITING_PARAMETER}={shown.pk if shown else 0}")
         return redirect(change_url(mailing))
 
     @action(description=gettext_lazy("Send now"), url_path="send-now", icon="send", permissions=["send_mailing"])

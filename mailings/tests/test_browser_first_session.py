@@ -147,3 +147,39 @@ def test_the_unsaved_message_is_previewed_as_a_chosen_client_receives_it(browser
     html = preview.frame_locator("iframe[data-part=html]").locator("body").inner_text()
     assert "Письмо для anna@example.com" in html
     assert not Message.objects.exists()  # a preview saves nothing
+
+
+def test_after_send_now_the_new_runs_progress_appears_at_once_and_follows_it(browser_page, alice, smtp_server,
+                                                                             monkeypatch):
+    from mailings import dispatch, tasks
+    from mailings.models import Client
+
+    queued = []  # the queue's worker has not taken the run yet: the test plays the worker
+    monkeypatch.setattr(dispatch, "enqueue", lambda func, *args: queued.append((func, args)))
+    page = browser_page
+    mailing = mailing_with_a_failed_run(alice)  # its last run: 2 sent, 1 failed
+    Client.objects.filter(pk=mailing.clients.order_by("pk").first().pk).update(unsubscribed_at=timezone.now())
+    browser_login(page, alice.email, PASSWORD)
+    page.wait_for_url("**/admin/")
+    page.goto(page.base_url + f"/admin/mailings/mailing/{mailing.pk}/change/")
+    page.click("a:has-text('Отправить сейчас')")
+    page.click("form button[type=submit]:has-text('Отправить сейчас')")
+    page.wait_for_url("**/change/?awaiting=*")
+
+    box = page.locator(".attempt-progress")
+    # At once: the new run is queued, the previous run's figures are not shown as if current.
+    assert box.locator("[data-part=waiting]").is_visible()
+    assert "Запуск в очереди" in box.inner_text()
+    assert not box.locator("[data-part=figures]").is_visible()
+    screenshot(page, "send-now-queued")
+
+    # The button started the run due next week, now; the worker claims and delivers it.
+    [args] = [args for func, args in queued if func == "mailings.tasks.run_mailing"]
+    tasks.run_mailing(*args)
+
+    box.locator("[data-part=figures]").wait_for(state="visible")
+    assert box.locator("[data-field=sent]").inner_text() == "2"
+    assert box.locator("[data-field=skipped]").inner_text() == "1"
+    assert "Пропущено 1: клиент отписался до запуска" in box.inner_text()
+    assert box.locator("[data-field=status_display]").inner_text() == "успешно"
+    screenshot(page, "send-now-progress")
