@@ -35,3 +35,11 @@ def unsubscribe(request, token):
         unsubscribe_client(client, now=timezone.now())
         return render(request, "mailings/unsubscribe_done.html", {"client": client})
     return render(request, "mailings/unsubscribe_confirm.html", {"client": client})
+
+
+@csrf_exempt  # a mail client's one-click POST to a test message's link carries no CSRF token
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe_test(request):
+    """The link of a test send (and of a preview): nobody to unsubscribe; says so."""
+    return render(request, "mailings/unsubscribe_test.html")

@@ -183,3 +183,22 @@ def test_after_send_now_the_new_runs_progress_appears_at_once_and_follows_it(bro
     assert "Пропущено 1: клиент отписался до запуска" in box.inner_text()
     assert box.locator("[data-field=status_display]").inner_text() == "успешно"
     screenshot(page, "send-now-progress")
+
+
+def test_the_test_emails_unsubscribe_link_explains_it_is_a_test(browser_page, alice, smtp_server, settings):
+    from mailings import tasks
+
+    page = browser_page
+    settings.SITE_URL = page.base_url  # the links in the message point at this server
+    mailing = make_mailing(alice, 2)
+    tasks.send_test(mailing.pk, alice.email)  # what the "send a test to me" button queues
+    assert smtp_server.wait_for(1)
+    message = smtp_server.messages[0].message
+    link = str(message["List-Unsubscribe"]).strip("<>")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert link in text and link in message.get_body(preferencelist=("html",)).get_content()
+
+    page.goto(link)
+    screenshot(page, "unsubscribe-test-link")
+    assert page.inner_text("h1") == "Это тестовая отправка"
+    assert "Получатели настоящей рассылки получат свою рабочую ссылку" in page.inner_text("body")
