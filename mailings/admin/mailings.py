@@ -11,7 +11,6 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -19,6 +18,7 @@ from unfold.decorators import action, display
 
 from backoffice import permissions
 from lib.admin import confirm_action
+from lib.dates import local_datetime
 from mailings import duplicates, services
 from mailings.admin.attempts import AWAITING_PARAMETER, latest_run, progress_html
 from mailings.admin.base import (
@@ -142,10 +142,10 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             return obj.held_reason()
         if obj.paused_until and obj.paused_until > timezone.now():
             return format_html("{}<br>{}", _("paused until %(when)s") % {
-                "when": timezone.localtime(obj.paused_until).strftime("%Y-%m-%d %H:%M")}, obj.pause_reason)
+                "when": local_datetime(obj.paused_until)}, obj.pause_reason)
         if obj.next_run_at is None:
             return _("none (completed)")
-        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M")
+        return local_datetime(obj.next_run_at)
 
     def _last_attempt(self, obj):
         return latest_run(obj.pk)
@@ -155,7 +155,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         attempt = self._last_attempt(obj)
         if attempt is None:
             return _("none yet")
-        when = timezone.localtime(attempt.finished_at or attempt.started_at).strftime("%Y-%m-%d %H:%M")
+        when = local_datetime(attempt.finished_at or attempt.started_at)
         counts = _("%(sent)d sent, %(failed)d failed") % {"sent": attempt.sent, "failed": attempt.failed}
         return format_html(
             '<a href="{}">{} · {}</a> · {}<br><span style="white-space:pre-line">{}</span>',
@@ -321,14 +321,10 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         return redirect(change_url(copy))
 
 
-def _when(moment):
-    return date_format(timezone.localtime(moment), "j E Y, H:i")
-
-
 def describe_run(mailing, run):
     """The run a button starts, in words, for its confirmation page and its outcome message."""
     if run.kind == AttemptKind.SCHEDULED:
-        return _("the run due %(when)s") % {"when": _when(run.scheduled_for)}
+        return _("the run due %(when)s") % {"when": local_datetime(run.scheduled_for)}
     if run.kind == AttemptKind.MANUAL:
         count = mailing.clients.count()
         return ngettext(
@@ -341,7 +337,7 @@ def describe_run(mailing, run):
         "a retry of the %(count)d recipient the run of %(when)s could not reach",
         "a retry of the %(count)d recipients the run of %(when)s could not reach",
         count,
-    ) % {"count": count, "when": _when(retried.started_at)}
+    ) % {"count": count, "when": local_datetime(retried.started_at)}
 
 
 def report_press(request, mailing, result):
