@@ -1,4 +1,4 @@
-"""Every role rule of design §3, as small functions that admin, views, tasks and commands call.
+"""Every role rule (the README's role table), as small functions that admin, views, tasks and commands call.
 
 Groups hold the model permissions (created by a data migration); these functions add what
 permissions alone cannot say: ownership, and who may block whom.

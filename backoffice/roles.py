@@ -1,4 +1,4 @@
-"""The three role groups and their permissions (design §3).
+"""The three role groups and their permissions.
 
 Created by the data migration 0002_roles, and re-synced after every ``migrate`` or
 ``flush`` by a post_migrate receiver, so a database never lacks them.
@@ -11,10 +11,15 @@ ROLES = {
         "mailings.add_message", "mailings.change_message", "mailings.delete_message", "mailings.view_message",
         "mailings.add_mailing", "mailings.change_mailing", "mailings.delete_mailing", "mailings.view_mailing",
         "mailings.view_attempt", "mailings.view_delivery",
+        "mailings.add_clientlist", "mailings.change_clientlist", "mailings.delete_clientlist",
+        "mailings.view_clientlist",
+        "mailings.add_suppression", "mailings.change_suppression", "mailings.delete_suppression",
+        "mailings.view_suppression",
     ],
     "Managers": [
         "mailings.view_client", "mailings.view_message", "mailings.view_mailing",
         "mailings.view_attempt", "mailings.view_delivery", "mailings.disable_mailing",
+        "mailings.view_clientlist", "mailings.view_suppression",
         "backoffice.view_user", "backoffice.block_user",
     ],
     "Content managers": [
@@ -52,13 +57,18 @@ def create_all_permissions(apps):
 
 
 def ensure_roles(group_model, permission_model):
-    """Create missing groups and grant missing permissions; never removes anything."""
+    """Create missing groups and grant missing permissions; never removes anything.
+
+    A permission of a model a later migration creates does not exist yet when the data
+    migration 0002_roles runs; it is granted by the post_migrate sync that follows.
+    """
     for name, codes in ROLES.items():
         group, _ = group_model.objects.get_or_create(name=name)
         wanted = [code.split(".") for code in codes]
         permissions = [
-            permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            permission
             for app_label, codename in wanted
+            for permission in permission_model.objects.filter(content_type__app_label=app_label, codename=codename)
         ]
         group.permissions.add(*permissions)
 

@@ -1,4 +1,4 @@
-"""Cached data of the public pages and its targeted invalidation (design §6).
+"""Cached data of the public pages and its targeted invalidation.
 
 What is kept in the shared cache (Redis, or the file cache web and worker share):
 
@@ -56,7 +56,7 @@ def _unreachable_cache_errors():
     try:
         from redis.exceptions import RedisError
         errors.append(RedisError)
-    except ImportError:  # Redis is optional (design §6)
+    except ImportError:  # Redis is optional
         pass
     try:
         from django_redis.exceptions import ConnectionInterrupted

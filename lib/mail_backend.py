@@ -1,4 +1,4 @@
-"""E-mail backend that hands every message to the task queue (design §1: no SMTP in a request).
+"""E-mail backend that hands every message to the task queue (no SMTP in a web request).
 
 Django's ``send_mail`` (verification, password reset, ...) calls this backend; it queues
 each message once the current transaction commits, and a django-q2 worker sends it with

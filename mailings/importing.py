@@ -34,6 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.validators import validate_multiline, validate_single_line
+from mailings import lists
 from mailings.models import Client
 from mailings.spreadsheets import unescape_formula
 
@@ -104,8 +105,11 @@ def too_big_message(size):
     }
 
 
-def import_clients(*, owner, file, all_or_nothing=False):
+def import_clients(*, owner, file, all_or_nothing=False, client_list=None):
     """Import clients for ``owner`` from a binary file object (CSV or XLSX).
+
+    With ``client_list`` (one of the owner's lists) every valid row's client, new or known,
+    joins that list.
 
     Raises ImportRefused for problems with the whole file; returns an ImportReport.
     """
@@ -114,7 +118,7 @@ def import_clients(*, owner, file, all_or_nothing=False):
     report = ImportReport(encoding=ENCODING_NAMES.get(encoding, encoding))
     try:
         with transaction.atomic():
-            _import_rows(owner, rows, report)
+            _import_rows(owner, rows, report, client_list)
             if report.error_count and all_or_nothing:
                 report.rolled_back = True
                 transaction.set_rollback(True)
@@ -127,7 +131,7 @@ def import_clients(*, owner, file, all_or_nothing=False):
     return report
 
 
-def _import_rows(owner, rows, report):
+def _import_rows(owner, rows, report, client_list=None):
     seen = {}  # address -> line of its first appearance in the file
     # A first import (the owner has no clients yet) cannot meet a known address: skip the
     # look-ups. A concurrent import of the same owner then ends in IntegrityError (refused).
@@ -140,10 +144,10 @@ def _import_rows(owner, rows, report):
         if client:
             batch.append(client)
         if len(batch) >= BATCH_SIZE:
-            _write_batch(owner, batch, report, lookup)
+            _write_batch(owner, batch, report, lookup, client_list)
             batch = []
     if batch:
-        _write_batch(owner, batch, report, lookup)
+        _write_batch(owner, batch, report, lookup, client_list)
     if not any_row:
         raise ImportRefused(_("The file has a header but no rows to import."))
 
@@ -192,7 +196,7 @@ def _refused_by(validator, line, column, text, report):
     return False
 
 
-def _write_batch(owner, batch, report, lookup):
+def _write_batch(owner, batch, report, lookup, client_list=None):
     existing = _known(owner, [row[1] for row in batch]) if lookup else {}
     new, changed = [], []
     now = timezone.now()
@@ -211,6 +215,8 @@ def _write_batch(owner, batch, report, lookup):
     Client.objects.bulk_update(changed, ["full_name", "comment", "updated_at"], batch_size=500)
     report.created += len(new)
     report.updated += len(changed)
+    if client_list is not None:
+        lists.add_addresses(owner, [row[1] for row in batch], client_list)
 
 
 def _known(owner, emails):

@@ -4,6 +4,8 @@ A run of a mailing is one ``Attempt`` (the specification asks for one per run, n
 client) with one ``Delivery`` row per recipient. Delivery rows are claimed before a send and
 updated after it, which is what makes runs resumable and duplicate-free.
 """
+import secrets
+
 import email_validator
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -43,6 +45,44 @@ class TimestampedModel(models.Model):
         abstract = True
 
 
+class ClientList(TimestampedModel):
+    """A named group of one owner's clients; a client may be in many lists."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="client_lists",
+    )
+    name = models.CharField(_("name"), max_length=255, validators=[validate_single_line])
+    description = models.TextField(_("description"), blank=True, validators=[validate_multiline])
+    subscription_enabled = models.BooleanField(
+        _("public subscription form"),
+        default=False,
+        help_text=_("Anyone may ask to join the list on its public page; they join once they confirm by e-mail."),
+    )
+    # Names the list in its public form's URL; it reveals nothing and can be replaced.
+    subscription_token = models.CharField(
+        _("form address"), max_length=64, unique=True, default=secrets.token_urlsafe, editable=False
+    )
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("client list")
+        verbose_name_plural = _("client lists")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner", Lower("name"), name="clientlist_owner_name_ci_unique",
+                violation_error_message=_("You already have a list with this name."),
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
 class Client(TimestampedModel):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -54,6 +94,7 @@ class Client(TimestampedModel):
     full_name = models.CharField(_("full name"), max_length=255, blank=True, validators=[validate_single_line])
     comment = models.TextField(_("comment"), blank=True, validators=[validate_multiline])
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    lists = models.ManyToManyField(ClientList, verbose_name=_("lists"), related_name="clients", blank=True)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -98,6 +139,84 @@ class Client(TimestampedModel):
         super().clean()
         if self.email:
             self.email = self.normalize_email(self.email)
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+    BOUNCED = "bounced", _("bounced")
+    COMPLAINED = "complained", _("complained (spam)")
+    MANUAL = "manual", _("added by hand")
+
+
+class Suppression(models.Model):
+    """An address of one owner that is never mailed, whatever client rows come and go.
+
+    Kept by address, not by client: deleting a client and importing it again does not
+    resurrect someone who unsubscribed. Addresses are stored as ``Client.normalize_email``
+    makes them.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="suppressions",
+    )
+    email = models.EmailField(_("e-mail"))
+    reason = models.CharField(_("reason"), max_length=12, choices=SuppressionReason.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppression list")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner", Lower("email"), name="suppression_owner_email_ci_unique",
+                violation_error_message=_("This address is already on your suppression list."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.email} ({self.get_reason_display()})"
+
+    def clean(self):
+        super().clean()
+        if self.email:
+            self.email = Client.normalize_email(self.email)
+
+
+class Subscription(models.Model):
+    """A request to join a list from its public form, and once confirmed, the consent.
+
+    Nobody is added to a list (nor mailed) before the link in the confirmation mail is used.
+    The record stays as the proof of consent: when, from which form, from which IP.
+    """
+
+    client_list = models.ForeignKey(
+        ClientList, verbose_name=_("list"), on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    email = models.EmailField(_("e-mail"))
+    full_name = models.CharField(_("full name"), max_length=255, blank=True, validators=[validate_single_line])
+    form_token = models.CharField(_("form"), max_length=64, help_text=_("The address of the form used."))
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    requested_ip = models.GenericIPAddressField(_("requested from IP"), null=True, blank=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    confirmed_ip = models.GenericIPAddressField(_("confirmed from IP"), null=True, blank=True)
+    client = models.ForeignKey(
+        "Client", verbose_name=_("client"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="subscriptions",
+    )
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["-requested_at"]
+
+    def __str__(self):
+        return f"{self.email} → {self.client_list}"
 
 
 class Message(TimestampedModel):
@@ -171,10 +290,18 @@ class Mailing(TimestampedModel):
         on_delete=models.CASCADE,
         related_name="mailings",
     )
+    name = models.CharField(
+        _("name"), max_length=255, blank=True, validators=[validate_single_line],
+        help_text=_("For you only; recipients see the message's subject."),
+    )
     message = models.ForeignKey(
         Message, verbose_name=_("message"), on_delete=models.PROTECT, related_name="mailings"
     )
-    clients = models.ManyToManyField(Client, verbose_name=_("clients"), related_name="mailings")
+    lists = models.ManyToManyField(ClientList, verbose_name=_("lists"), related_name="mailings", blank=True)
+    clients = models.ManyToManyField(Client, verbose_name=_("clients"), related_name="mailings", blank=True)
+    all_clients = models.BooleanField(
+        _("all my clients"), default=False, help_text=_("Send to every client of the owner, whatever the lists.")
+    )
     start_at = models.DateTimeField(_("first send at"))
     end_at = models.DateTimeField(
         _("end at"), null=True, blank=True, help_text=_("No runs start after this moment.")
@@ -217,7 +344,8 @@ class Mailing(TimestampedModel):
         permissions = [("disable_mailing", _("Can disable and enable any mailing"))]
 
     def __str__(self):
-        return f"#{self.pk} {self.message}" if self.pk else str(self.message)
+        title = self.name or str(self.message)
+        return f"#{self.pk} {title}" if self.pk else title
 
     def held_reason(self):
         """Why this mailing does not send, in words; "" when it is active (ACTIVE_MAILING).
@@ -353,6 +481,11 @@ class Delivery(models.Model):
     claim = models.CharField(
         _("claimed by"), max_length=32, blank=True, db_default="",
         help_text=_("The worker run holding the row; a run taken over by another keeps its hands off."),
+    )
+    # db_default: the INSERT … SELECTs that write deliveries without a reason (retries) need none.
+    skip_reason = models.CharField(
+        _("why skipped"), max_length=12, blank=True, default="", db_default="", choices=SuppressionReason.choices,
+        help_text=_("Set on a skipped recipient: unsubscribed, or on the suppression list and why."),
     )
     sent_at = models.DateTimeField(_("time"), null=True, blank=True)
 

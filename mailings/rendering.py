@@ -1,4 +1,4 @@
-"""A mailing's message rendered once per run and specialised per recipient (design §5.6-7).
+"""A mailing's message rendered once per run and specialised per recipient.
 
 Placeholders ({{ full_name }}, {{ email }}, {{ unsubscribe_url }}) are split out once; per
 recipient the message is a join plus two base64 encodings, with an HTML part, a plain-text

@@ -1,4 +1,4 @@
-"""When a mailing runs: pure date maths over its schedule (design §5).
+"""When a mailing runs: pure date maths over its schedule.
 
 Times are computed in ``settings.TIME_ZONE``: daily and weekly runs keep the local
 wall-clock time across DST changes, monthly runs keep the day of the month (clamped to the

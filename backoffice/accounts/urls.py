@@ -1,4 +1,4 @@
-"""Public account URLs (design §8): register, verify, log in and out, password reset."""
+"""Public account URLs: register, verify, log in and out, password reset."""
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 

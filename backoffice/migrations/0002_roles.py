@@ -1,4 +1,4 @@
-"""Create the groups Users, Managers and Content managers with their permissions (design §3).
+"""Create the groups Users, Managers and Content managers with their permissions.
 
 Permissions are normally created after migrations by a signal; they are created here first
 so that every fresh database has complete groups straight after ``migrate``. The role table

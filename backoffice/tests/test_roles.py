@@ -42,4 +42,6 @@ def test_the_groups_come_back_after_a_flush():
     assert perms("Content managers") == {
         "content.add_post", "content.change_post", "content.delete_post", "content.view_post",
     }
-    assert len(perms("Users")) == 14
+    # add/change/delete/view of client, message, mailing, client list and suppression; view of
+    # attempt and delivery (lists and suppression came with audiences, issue #11)
+    assert len(perms("Users")) == 22

@@ -95,7 +95,7 @@ def verification_link(smtp_server):
 
 
 def deliver(mailing):
-    """Run the sending through the same code path as the worker (design §5)."""
+    """Run the sending through the same code path as the worker."""
     call_command("run_mailing_sending", "--mailing", str(mailing.pk))
 
 

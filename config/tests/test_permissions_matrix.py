@@ -1,4 +1,4 @@
-"""Who may open what in the admin (design §3), every cell asserted.
+"""Who may open what in the admin, every cell asserted.
 
 role (anonymous, user, other user, manager, content manager, superuser)
 × model (client, message, mailing, attempt, delivery, user, post)

@@ -9,4 +9,4 @@ Importing each module registers its ModelAdmin on ``admin.site``:
 - ``attempts``: runs and deliveries, read-only, with the live progress view;
 - ``reports``: the report pages of a mailing, mixed into the mailing admin.
 """
-from mailings.admin import attempts, clients, mailings, messages  # noqa: F401
+from mailings.admin import attempts, clients, lists, mailings, messages, suppressions  # noqa: F401

@@ -19,7 +19,7 @@ from unfold.decorators import action, display
 from backoffice import permissions
 from lib.admin import confirm_action
 from lib.dates import local_datetime
-from mailings import duplicates, services
+from mailings import audience, duplicates, services
 from mailings.admin.attempts import AWAITING_PARAMETER, latest_run, progress_html
 from mailings.admin.base import (
     OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
@@ -42,13 +42,13 @@ def change_url(mailing):
 @admin.register(Mailing)
 class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
     form = MailingForm
-    autocomplete_fields = ["message", "clients"]
+    autocomplete_fields = ["message", "lists", "clients"]
     list_display = [
         "__str__", "state", "periodicity", "start_at", "next_run_at",
         "last_attempt_at", "client_count", "is_enabled",
     ]
     list_filter = ["status", "is_enabled", "periodicity"]
-    search_fields = ["message__subject"]
+    search_fields = ["name", "message__subject"]
     date_hierarchy = "start_at"
     actions = ["disable_mailings", "enable_mailings"]
     # One primary button and a menu: six buttons in a row overflow a laptop's header and a phone.
@@ -64,7 +64,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         },
     ]
     state_fields = [
-        "state", "next_run_display", "last_attempt_display", "progress_display", "client_count",
+        "reach_display", "state", "next_run_display", "last_attempt_display", "progress_display", "client_count",
         "disabled_at", "disabled_by", "created_at", "updated_at",
     ]
     readonly_fields = state_fields
@@ -92,7 +92,9 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         return form
 
     def get_fieldsets(self, request, obj=None):
-        schedule = (gettext_lazy("Schedule"), {"fields": ["message", "clients", "start_at", "end_at", "periodicity"]})
+        schedule = (gettext_lazy("Schedule"), {"fields": [
+            "name", "message", "lists", "clients", "all_clients", "start_at", "end_at", "periodicity",
+        ]})
         if obj is None:
             return [schedule]
         return [schedule, (gettext_lazy("State"), {"fields": self.state_fields})]
@@ -127,6 +129,15 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         if not mailing.owner.is_active:
             return gettext_lazy("owner blocked")
         return mailing.get_status_display()
+
+    @display(description=gettext_lazy("reach now"))
+    def reach_display(self, mailing):
+        """How many people a run would mail if it started now (lists as they are now)."""
+        count = audience.reach_count(mailing)
+        return ngettext(
+            "%(count)d person (unsubscribed and suppressed addresses not counted)",
+            "%(count)d people (unsubscribed and suppressed addresses not counted)", count,
+        ) % {"count": count}
 
     @display(description=gettext_lazy("clients"), ordering="client_count")
     def client_count(self, mailing):
@@ -326,7 +337,7 @@ def describe_run(mailing, run):
     if run.kind == AttemptKind.SCHEDULED:
         return _("the run due %(when)s") % {"when": local_datetime(run.scheduled_for)}
     if run.kind == AttemptKind.MANUAL:
-        count = mailing.clients.count()
+        count = audience.reach_count(mailing)
         return ngettext(
             "an extra run to the mailing's %(count)d client", "an extra run to all %(count)d clients of the mailing",
             count,

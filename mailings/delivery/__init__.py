@@ -1,4 +1,4 @@
-"""Delivering a claimed run over SMTP (design §5, invariants 2-8).
+"""Delivering a claimed run over SMTP; see docs/architecture.md, "The life of a run".
 
 - ``progress``: claiming batches of rows and writing each message's progress.
 - ``loop``: the SMTP loop (``deliver``, ``RunDelivery``).

@@ -1,4 +1,4 @@
-"""The SMTP loop that delivers a claimed run (design §5, invariants 2-8).
+"""The SMTP loop that delivers a claimed run; see docs/architecture.md, "The life of a run".
 
 Batch by batch (claimed and recorded by ``mailings.delivery.progress``), one SMTP
 connection per batch, with ``EMAIL_TIMEOUT`` on every call.

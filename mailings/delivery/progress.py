@@ -1,4 +1,4 @@
-"""Claiming batches of a run's rows and writing each message's progress (design §5).
+"""Claiming batches of a run's rows and writing each message's progress.
 
 One run (``Attempt``) is delivered batch by batch. Each batch of ``Delivery`` rows is
 claimed with a conditional UPDATE (pending -> claimed, with this run's claim token) before

@@ -1,4 +1,4 @@
-"""The life of a run (design §5, invariants 1 and 2).
+"""The life of a run; see docs/architecture.md.
 
 - ``claim``: a run starts by being claimed (scheduled, extra, test) or taken over (resume).
 - ``state``: what happens to it afterwards (stop reasons, pause, hand-over, finish) and

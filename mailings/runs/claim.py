@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
+from mailings import audience
 from mailings.dispatch import resumable_attempts
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Client, Delivery, DeliveryStatus, Mailing
 from mailings.runs.state import save_settled_status, stop_reason
@@ -56,12 +57,8 @@ def _client_select(attempt_id):
 
 
 def _populate_from_mailing(attempt):
-    through = Mailing.clients.through._meta.db_table
-    sql = (
-        f"{_client_select(attempt.pk)} JOIN {through} mc ON mc.client_id = c.id "
-        "WHERE mc.mailing_id = %s"
-    )
-    _insert_deliveries(attempt, sql, [attempt.mailing_id])
+    attempt.recipients = audience.insert_recipients(attempt)
+    attempt.save(update_fields=["recipients"])
 
 
 def _populate_from_failures(attempt, previous):

@@ -1,4 +1,4 @@
-"""End to end with real ``manage.py qcluster`` processes on PostgreSQL + Redis (design §5.1-2).
+"""End to end with real ``manage.py qcluster`` processes on PostgreSQL + Redis.
 
 Two clusters share a 2,000-recipient mailing; the one sending is killed with SIGKILL mid-run
 and restarted. Every recipient must receive exactly one copy, except rows recorded as

@@ -1,4 +1,4 @@
-"""Exactly-once, checked at the server (design §5.2-5.3, issue #9).
+"""Exactly-once, checked at the server (issue #9).
 
 A real SMTP server on loopback (and postfix's smtp-sink where installed) misbehaves after
 the final dot, drops connections before it, or a real worker process is killed with SIGKILL

@@ -1,4 +1,4 @@
-"""A broken mail server, mode by mode, against the real loopback SMTP server (design §5.3-5.5).
+"""A broken mail server, mode by mode, against the real loopback SMTP server.
 
 For each misbehaviour: the worker comes back (no hang), the Attempt records the failure in
 the server's (or the network's) own words, a later pass delivers what was left, and no
@@ -137,7 +137,7 @@ def test_a_server_that_cannot_be_reached_pauses_the_run_which_resumes_later(clie
 @pytest.mark.parametrize("mode", ["garbage", "drop"])
 def test_a_server_that_breaks_after_the_data_leaves_unknown_and_never_resends(owner, faulty, mode):
     """After the final dot only a clear reply counts: garbage or a drop may hide a stored
-    message, so the row is 'unknown' and never sent again (design §5.2)."""
+    message, so the row is 'unknown' and never sent again."""
     mailing, attempt = start_run(owner)
     if mode == "garbage":
         faulty.behaviour.garbage = True

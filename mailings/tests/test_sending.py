@@ -1,4 +1,4 @@
-"""The sending engine against a real SMTP server on loopback (design §5)."""
+"""The sending engine against a real SMTP server on loopback."""
 import datetime
 import email.policy
 from email import message_from_bytes
