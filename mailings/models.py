@@ -260,7 +260,7 @@ class MailingStatus(models.TextChoices):
 # upcoming runs and the home page: enabled, its owner not blocked, and either running (a run
 # is going or more are scheduled) or created with its first run ahead. ``Mailing.held_reason``
 # says in words why a mailing outside it does not send.
-ACTIVE_MAILING = models.Q(is_enabled=True, owner__is_active=True) & (
+ACTIVE_MAILING = models.Q(is_enabled=True, owner__is_active=True, paused_at__isnull=True) & (
     models.Q(status=MailingStatus.RUNNING) | models.Q(status=MailingStatus.CREATED, next_run_at__isnull=False)
 )
 
@@ -277,7 +277,7 @@ class MailingQuerySet(OwnedQuerySet):
     def due(self, now):
         """Mailings whose next run should have started by ``now`` and may start."""
         return (
-            self.filter(is_enabled=True, owner__is_active=True, next_run_at__lte=now)
+            self.filter(is_enabled=True, owner__is_active=True, paused_at__isnull=True, next_run_at__lte=now)
             .exclude(status=MailingStatus.COMPLETED)
             .filter(models.Q(paused_until__isnull=True) | models.Q(paused_until__lte=now))
         )
@@ -334,6 +334,17 @@ class Mailing(TimestampedModel):
         help_text=_("Set when the mail server kept failing; the run resumes at this time."),
     )
     pause_reason = models.TextField(_("pause reason"), blank=True)
+    # A person's pause (services.pause_mailing), not the server's (paused_until): the run
+    # stops at its next batch and continues where it stopped when resumed.
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("paused by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     objects = MailingQuerySet.as_manager()
 
@@ -358,6 +369,9 @@ class Mailing(TimestampedModel):
                 return _("Disabled by %(who)s on %(when)s; nothing is sent until it is enabled.") % {
                     "who": self.disabled_by.email, "when": local_datetime(self.disabled_at)}
             return _("Disabled; nothing is sent until it is enabled.")
+        if self.paused_at:
+            return _("Paused by %(who)s on %(when)s; it continues where it stopped when resumed.") % {
+                "who": self.paused_by.email if self.paused_by_id else "—", "when": local_datetime(self.paused_at)}
         if not self.owner.is_active:
             return _("Its owner %(owner)s is blocked (since %(when)s); nothing is sent until they are unblocked.") % {
                 "owner": self.owner.email, "when": local_datetime(self.owner.blocked_at)}

@@ -59,7 +59,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             "icon": "more_vert",
             "items": [
                 "send_test_action", "retry_failed_action", "duplicate_mailing_detail",
-                "disable_mailing_detail", "enable_mailing_detail",
+                "pause_mailing_detail", "resume_mailing_detail", "disable_mailing_detail", "enable_mailing_detail",
             ],
         },
     ]
@@ -68,7 +68,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         "disabled_at", "disabled_by", "created_at", "updated_at",
     ]
     readonly_fields = state_fields
-    exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "next_run_at", "status"]
+    exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "paused_at", "paused_by", "next_run_at", "status"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in self.autocomplete_fields:
@@ -118,7 +118,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
         label={
             gettext_lazy("created"): "info", gettext_lazy("running"): "warning",
             gettext_lazy("completed"): "success", gettext_lazy("disabled"): "danger",
-            gettext_lazy("owner blocked"): "danger",
+            gettext_lazy("owner blocked"): "danger", gettext_lazy("paused"): "warning",
         },
     )
     def state(self, mailing):
@@ -128,6 +128,8 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             return gettext_lazy("disabled")
         if not mailing.owner.is_active:
             return gettext_lazy("owner blocked")
+        if mailing.paused_at:
+            return gettext_lazy("paused")
         return mailing.get_status_display()
 
     @display(description=gettext_lazy("reach now"))
@@ -149,7 +151,7 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
 
     @display(description=gettext_lazy("next run"))
     def next_run_display(self, obj):
-        if not obj.is_enabled or not obj.owner.is_active:
+        if not obj.is_enabled or not obj.owner.is_active or obj.paused_at:
             return obj.held_reason()
         if obj.paused_until and obj.paused_until > timezone.now():
             return format_html("{}<br>{}", _("paused until %(when)s") % {
@@ -312,6 +314,43 @@ class MailingAdmin(MailingReportsAdminMixin, OwnedAdmin):
             request, object_id, _("Retry failed recipients"), _("Start %(run)s?"),
             services.retry_run, services.retry_failed,
         )
+
+    # --- pause / resume: the owner and superusers; "for now", unlike disabling ----------
+
+    def has_pause_permission(self, request, object_id=None):
+        mailing = visible_mailing(request, object_id) if object_id else None
+        return self.has_send_mailing_permission(request, object_id) and (
+            mailing is None or (mailing.is_enabled and not mailing.paused_at))
+
+    def has_resume_permission(self, request, object_id=None):
+        mailing = visible_mailing(request, object_id) if object_id else None
+        return self.has_send_mailing_permission(request, object_id) and (mailing is None or bool(mailing.paused_at))
+
+    @action(description=gettext_lazy("Pause"), url_path="pause", icon="pause", permissions=["pause"])
+    def pause_mailing_detail(self, request, object_id):
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            question = _("Pause the mailing “%(mailing)s”? A run in progress stops at its next batch and "
+                         "continues where it stopped when you resume it.") % {"mailing": mailing}
+            return confirm_action(self, request, question, _("Pause"), change_url(mailing))
+        if not mailing.paused_at:
+            services.pause_mailing(mailing=mailing, actor=request.user)
+            self.log_change(request, mailing, _("Paused the mailing."))
+        self.message_user(request, _("The mailing is paused."))
+        return redirect(change_url(mailing))
+
+    @action(description=gettext_lazy("Resume"), url_path="resume", icon="play_arrow", permissions=["resume"])
+    def resume_mailing_detail(self, request, object_id):
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            question = _("Resume the mailing “%(mailing)s”? A stopped run continues where it stopped.") % {
+                "mailing": mailing}
+            return confirm_action(self, request, question, _("Resume"), change_url(mailing))
+        if mailing.paused_at:
+            services.resume_mailing(mailing=mailing)
+            self.log_change(request, mailing, _("Resumed the mailing."))
+        self.message_user(request, _("The mailing is resumed."))
+        return redirect(change_url(mailing))
 
     # --- duplicate: the owner and superusers -----------------------------------------
 
