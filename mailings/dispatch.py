@@ -31,7 +31,8 @@ def resumable_attempts(now):
     stale = now - datetime.timedelta(seconds=settings.MAILING_STALE_AFTER)
     ready = Q(mailing__paused_until__isnull=True) | Q(mailing__paused_until__lte=now)
     return Attempt.objects.filter(
-        Q(status=AttemptStatus.PAUSED, mailing__is_enabled=True, mailing__owner__is_active=True)
+        Q(status=AttemptStatus.PAUSED, mailing__is_enabled=True, mailing__owner__is_active=True,
+          mailing__paused_at__isnull=True)
         & ready
         | Q(status=AttemptStatus.RUNNING, heartbeat_at__lt=stale)
     )

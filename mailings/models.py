@@ -259,11 +259,28 @@ class MailingStatus(models.TextChoices):
     COMPLETED = "completed", _("completed")
 
 
+# "Active" (will it send?), the one definition behind the mailing page, the dashboard's
+# upcoming runs and the home page: enabled, its owner not blocked, and either running (a run
+# is going or more are scheduled) or created with its first run ahead. ``Mailing.held_reason``
+# says in words why a mailing outside it does not send.
+ACTIVE_MAILING = models.Q(is_enabled=True, owner__is_active=True, paused_at__isnull=True) & (
+    models.Q(status=MailingStatus.RUNNING) | models.Q(status=MailingStatus.CREATED, next_run_at__isnull=False)
+)
+
+
 class MailingQuerySet(OwnedQuerySet):
+    def active(self):
+        """Mailings that send: see ACTIVE_MAILING."""
+        return self.filter(ACTIVE_MAILING)
+
+    def upcoming(self):
+        """Active mailings with a run ahead, soonest first: what the dashboard lists."""
+        return self.active().filter(next_run_at__isnull=False).order_by("next_run_at", "pk")
+
     def due(self, now):
         """Mailings whose next run should have started by ``now`` and may start."""
         return (
-            self.filter(is_enabled=True, owner__is_active=True, next_run_at__lte=now)
+            self.filter(is_enabled=True, owner__is_active=True, paused_at__isnull=True, next_run_at__lte=now)
             .exclude(status=MailingStatus.COMPLETED)
             .filter(models.Q(paused_until__isnull=True) | models.Q(paused_until__lte=now))
         )
@@ -320,6 +337,17 @@ class Mailing(TimestampedModel):
         help_text=_("Set when the mail server kept failing; the run resumes at this time."),
     )
     pause_reason = models.TextField(_("pause reason"), blank=True)
+    # A person's pause (services.pause_mailing), not the server's (paused_until): the run
+    # stops at its next batch and continues where it stopped when resumed.
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("paused by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     objects = MailingQuerySet.as_manager()
 
@@ -332,6 +360,33 @@ class Mailing(TimestampedModel):
     def __str__(self):
         title = self.name or str(self.message)
         return f"#{self.pk} {title}" if self.pk else title
+
+    def held_reason(self):
+        """Why this mailing does not send, in words; "" when it is active (ACTIVE_MAILING).
+
+        Disabling and blocking name who or when, so nobody mistakes a held mailing for a
+        live one.
+        """
+        if not self.is_enabled:
+            if self.disabled_by_id:
+                return _("Disabled by %(who)s on %(when)s; nothing is sent until it is enabled.") % {
+                    "who": self.disabled_by.email, "when": local_datetime(self.disabled_at)}
+            return _("Disabled; nothing is sent until it is enabled.")
+        if self.paused_at:
+            return _("Paused by %(who)s on %(when)s; it continues where it stopped when resumed.") % {
+                "who": self.paused_by.email if self.paused_by_id else "—", "when": local_datetime(self.paused_at)}
+        if not self.owner.is_active:
+            return _("Its owner %(owner)s is blocked (since %(when)s); nothing is sent until they are unblocked.") % {
+                "owner": self.owner.email, "when": local_datetime(self.owner.blocked_at)}
+        if self.status == MailingStatus.COMPLETED:
+            return _("Completed: no runs are left in its schedule.")
+        if self.status == MailingStatus.CREATED and self.next_run_at is None:
+            return _("No run is scheduled.")
+        return ""
+
+    @property
+    def is_active(self):
+        return not self.held_reason()
 
     def clean(self):
         super().clean()

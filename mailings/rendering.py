@@ -122,6 +122,7 @@ class PreparedMessage:
         self.from_header = formataddr((name, address), charset="utf-8")
         self.domain = address.rpartition("@")[2] or "localhost"
         self.unsubscribe_prefix = site_url + reverse("unsubscribe", args=["TOKEN"]).replace("TOKEN/", "")
+        self.test_unsubscribe_url = site_url + reverse("unsubscribe_test")
         self.signer = signing.Signer(salt=UNSUBSCRIBE_SALT)
         self.run_id = run_id
         self.boundary = f"=_{uuid.uuid4().hex}"
@@ -138,7 +139,11 @@ class PreparedMessage:
         )
 
     def unsubscribe_url(self, client_id):
-        return f"{self.unsubscribe_prefix}{self.signer.sign(str(client_id or 0))}/"
+        """The recipient's own link; a message to no client (a test send to the owner, a
+        preview's sample recipient) links to a page that explains it is a test."""
+        if client_id is None:
+            return self.test_unsubscribe_url
+        return f"{self.unsubscribe_prefix}{self.signer.sign(str(client_id))}/"
 
     def build(self, recipient, date):
         """The message bytes for one recipient (CRLF line ends, ready for DATA)."""

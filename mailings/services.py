@@ -86,6 +86,25 @@ def enable_mailing(*, mailing):
     mailing_saved(mailing=mailing)
 
 
+def pause_mailing(*, mailing, actor):
+    """Pause a mailing: a run in progress stops at its next batch, no new run starts.
+
+    Unlike disabling, it says "for now": ``resume_mailing`` continues the stopped run where
+    it stopped (its rows keep their outcomes, so nobody gets it twice).
+    """
+    mailing.paused_at = timezone.now()
+    mailing.paused_by = actor
+    mailing.save(update_fields=["paused_at", "paused_by", "updated_at"])
+
+
+def resume_mailing(*, mailing):
+    """Continue a paused mailing: its stopped run resumes, its schedule goes on."""
+    mailing.paused_at = None
+    mailing.paused_by = None
+    mailing.save(update_fields=["paused_at", "paused_by", "updated_at"])
+    mailing_saved(mailing=mailing)
+
+
 # --- The admin's buttons: each press names the run it starts ----------------------------
 #
 # The confirmation page shows the run a button would start and carries its identity

@@ -2,11 +2,20 @@
 
 Every export (clients, mailing reports) escapes with ``escape_formula``; the client import
 undoes it with ``unescape_formula`` so that an exported file imports back unchanged.
+
+CSV is written the way Excel in a Russian locale opens it with a double click: UTF-8 with a
+byte order mark (without it Excel reads Windows-1251) and ``;`` between cells (the list
+separator where the decimal separator is a comma). The importer detects both.
 """
 import csv
 
 import tablib
 from django.http import HttpResponse
+from django.utils import timezone
+from import_export.formats.base_formats import CSV
+
+CSV_DELIMITER = ";"
+BOM = "\ufeff"
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -30,8 +39,8 @@ def csv_response(filename, datasets):
     """One CSV file: each table under a title line, separated by an empty line."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    response.write("\ufeff")  # lets spreadsheet programs detect UTF-8
-    writer = csv.writer(response)
+    response.write(BOM)
+    writer = csv.writer(response, delimiter=CSV_DELIMITER)
     for index, dataset in enumerate(datasets):
         if index:
             writer.writerow([])
@@ -50,3 +59,20 @@ def xlsx_response(filename, datasets):
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
     return response
+
+
+def spreadsheet_datetime(moment):
+    """A moment in the user's time zone, in the form spreadsheets read as a date ("" if none).
+
+    Screens use ``lib.dates.local_datetime``; a cell needs a form Excel recognises as a date.
+    """
+    if not moment:
+        return ""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ExcelCSV(CSV):
+    """import-export's CSV format, written like ``csv_response`` (BOM, ``;``)."""
+
+    def export_data(self, dataset, **kwargs):
+        return BOM + super().export_data(dataset, delimiter=CSV_DELIMITER, **kwargs)

@@ -46,6 +46,14 @@ def unsubscribe(request, token):
     return render(request, "mailings/unsubscribe_confirm.html", {"client": client})
 
 
+@csrf_exempt  # a mail client's one-click POST to a test message's link carries no CSRF token
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe_test(request):
+    """The link of a test send (and of a preview): nobody to unsubscribe; says so."""
+    return render(request, "mailings/unsubscribe_test.html")
+
+
 # --- Public subscription (mailings.subscriptions: double opt-in) --------------------------
 
 

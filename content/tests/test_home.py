@@ -130,14 +130,14 @@ def test_a_real_run_of_a_mailing_updates_the_cached_figures(client, alice, smtp_
     from mailings import services
 
     mailing = factories.mailing(
-        alice, [factories.client(alice, "reader@example.org")], periodicity="daily"
+        alice, [factories.client(alice, "reader@example.org")], periodicity="once"
     )
     services.mailing_saved(mailing=mailing)  # as the admin does after saving
-    assert figures(client)["active_mailings"] == 0  # created, not started: now cached
+    assert figures(client)["active_mailings"] == 1  # created with its run ahead: now cached
 
     call_command("run_mailing_sending", "--mailing", str(mailing.pk))
 
     assert smtp_server.wait_for(1)
     mailing.refresh_from_db()
-    assert mailing.status == MailingStatus.RUNNING  # a daily mailing runs on
-    assert figures(client)["active_mailings"] == 1
+    assert mailing.status == MailingStatus.COMPLETED  # its one run is done
+    assert figures(client)["active_mailings"] == 0

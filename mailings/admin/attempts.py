@@ -4,6 +4,7 @@
 figures of a run as JSON; the progress bar on a run's and a mailing's page polls it.
 """
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.http import Http404, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -14,14 +15,28 @@ from unfold.decorators import display
 
 from backoffice import permissions
 from mailings import retention
-from mailings.admin.base import ReadOnlyAdmin
-from mailings.models import Attempt, AttemptStatus, Delivery, DeliveryStatus
+from mailings.admin.base import ReadOnlyAdmin, visible_mailing
+from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
 
 DELIVERIES_SHOWN = 100
 
 
+AWAITING_PARAMETER = "awaiting"  # ?awaiting=<id of the run shown before a press>, 0 for none
+
+
+def skipped_reasons(attempt):
+    """How many recipients were skipped, and why, as lines ("2: the client unsubscribed …")."""
+    rows = (
+        attempt.deliveries.filter(status=DeliveryStatus.SKIPPED)
+        .values("smtp_response").annotate(n=Count("pk")).order_by("-n")
+    )
+    # Rows skipped when the run was prepared (unsubscribed then) carry no reason of their own.
+    return [f"{row['n']}: {row['smtp_response'] or _('unsubscribed before the run')}" for row in rows]
+
+
 def attempt_progress(attempt):
     """The figures the progress bar shows (also served as JSON for live updates)."""
+    reasons = skipped_reasons(attempt)
     done = attempt.sent + attempt.failed + attempt.unknown
     return {
         "id": attempt.pk,
@@ -30,16 +45,39 @@ def attempt_progress(attempt):
         "sent": attempt.sent,
         "failed": attempt.failed,
         "unknown": attempt.unknown,
+        "skipped": sum(int(line.split(":", 1)[0]) for line in reasons),
+        "skipped_reasons": reasons,
         "total": attempt.recipients,
         "done": done,
         "running": attempt.status == AttemptStatus.RUNNING,
     }
 
 
-def progress_html(attempt):
-    """A progress bar that polls the run's progress URL every two seconds while it is going."""
-    url = reverse("admin:mailings_attempt_progress", args=[attempt.pk])
-    return render_to_string("mailings/admin/progress.html", {"p": attempt_progress(attempt), "url": url})
+def latest_run(mailing_id):
+    """The mailing's newest run that counts (test sends do not), or None."""
+    return (
+        Attempt.objects.filter(mailing_id=mailing_id).exclude(kind=AttemptKind.TEST)
+        .order_by("-started_at", "-pk").first()
+    )
+
+
+def progress_html(attempt, *, mailing=None):
+    """A progress bar that follows a run live.
+
+    On a run's page it polls that run. On a mailing's page (``mailing`` given) it polls the
+    mailing's newest run, so a run started by a button appears as soon as a worker claims it:
+    the page opened after the press (``?awaiting=<run shown before>``) shows "queued" until
+    then, instead of the previous run's figures.
+    """
+    if mailing is not None:
+        url = reverse("admin:mailings_attempt_mailing_progress", args=[mailing.pk])
+    else:
+        url = reverse("admin:mailings_attempt_progress", args=[attempt.pk])
+    empty = {"id": 0, "running": False, "skipped_reasons": []}
+    return render_to_string("mailings/admin/progress.html", {
+        "p": attempt_progress(attempt) if attempt else empty, "url": url, "follows_mailing": mailing is not None,
+        "awaiting_parameter": AWAITING_PARAMETER,
+    })
 
 
 @admin.register(Attempt)
@@ -58,6 +96,8 @@ class AttemptAdmin(ReadOnlyAdmin):
         custom = [
             path("<int:attempt_id>/progress/", self.admin_site.admin_view(self.progress_view),
                  name="mailings_attempt_progress"),
+            path("mailing/<int:mailing_id>/progress/", self.admin_site.admin_view(self.mailing_progress_view),
+                 name="mailings_attempt_mailing_progress"),
         ]
         return custom + super().get_urls()
 
@@ -66,6 +106,13 @@ class AttemptAdmin(ReadOnlyAdmin):
         if attempt is None:
             raise Http404(_("No such attempt."))
         return JsonResponse(attempt_progress(attempt))
+
+    def mailing_progress_view(self, request, mailing_id):
+        """The progress of the mailing's newest run; {"id": 0} while it has none."""
+        if visible_mailing(request, mailing_id) is None:
+            raise Http404(_("No such mailing."))
+        attempt = latest_run(mailing_id)
+        return JsonResponse(attempt_progress(attempt) if attempt else {"id": 0, "running": False})
 
     @display(description=gettext_lazy("progress"))
     def progress_display(self, obj):

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import XLSX
 from unfold.contrib.import_export.forms import ExportForm
 from unfold.decorators import action, display
 
@@ -31,6 +32,7 @@ from mailings.admin.base import EstimatedCountPaginator, OwnedAdmin
 from mailings.forms import ClientForm, ClientImportForm
 from mailings.models import Client, ClientList, Suppression
 from mailings.resources import ClientResource
+from mailings.spreadsheets import ExcelCSV
 
 
 class UnsubscribedFilter(admin.SimpleListFilter):
@@ -88,6 +90,8 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
     paginator = EstimatedCountPaginator
     resource_classes = [ClientResource]
     export_form_class = ExportForm
+    # The two files a spreadsheet opens as it is (the report offers the same two).
+    export_formats = [ExcelCSV, XLSX]
     import_template_name = "admin/mailings/client/import.html"
     list_display = ["email", "full_name", "subscribed", "created_at"]
     search_fields = ["email", "full_name"]

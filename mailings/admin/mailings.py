@@ -11,7 +11,6 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -19,8 +18,9 @@ from unfold.decorators import action, display
 
 from backoffice import permissions
 from lib.admin import confirm_action
-from mailings import audience, services
-from mailings.admin.attempts import progress_html
+from lib.dates import local_datetime
+from mailings import audience, duplicates, services
+from mailings.admin.attempts import AWAITING_PARAMETER, latest_run, progress_html
 from mailings.admin.base import (
     OwnedAdmin, OwnerAutocompleteSelect, OwnerAutocompleteSelectMultiple, visible_mailing,
     visible_mailing_or_404,
@@ -52,16 +52,24 @@ class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin)
     search_fields = ["name", "message__subject"]
     date_hierarchy = "start_at"
     actions = ["disable_mailings", "enable_mailings"]
+    # One primary button and a menu: six buttons in a row overflow a laptop's header and a phone.
     actions_detail = [
-        "send_now_action", "send_test_action", "retry_failed_action",
-        "disable_mailing_detail", "enable_mailing_detail",
+        "send_now_action",
+        {
+            "title": gettext_lazy("Other actions"),
+            "icon": "more_vert",
+            "items": [
+                "send_test_action", "retry_failed_action", "duplicate_mailing_detail",
+                "pause_mailing_detail", "resume_mailing_detail", "disable_mailing_detail", "enable_mailing_detail",
+            ],
+        },
     ]
     state_fields = [
         "reach_display", "state", "next_run_display", "last_attempt_display", "progress_display", "client_count",
         "disabled_at", "disabled_by", "created_at", "updated_at",
     ]
     readonly_fields = state_fields
-    exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "next_run_at", "status"]
+    exclude = ["owner", "disabled_at", "disabled_by", "paused_until", "pause_reason", "paused_at", "paused_by", "next_run_at", "status"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in self.autocomplete_fields:
@@ -111,11 +119,19 @@ class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin)
         label={
             gettext_lazy("created"): "info", gettext_lazy("running"): "warning",
             gettext_lazy("completed"): "success", gettext_lazy("disabled"): "danger",
+            gettext_lazy("owner blocked"): "danger", gettext_lazy("paused"): "warning",
         },
     )
     def state(self, mailing):
-        """A disabled mailing is shown as such, whatever its schedule status."""
-        return gettext_lazy("disabled") if not mailing.is_enabled else mailing.get_status_display()
+        """A mailing held by its flag or its owner's block is shown so, whatever its schedule
+        status: it does not send (Mailing.held_reason)."""
+        if not mailing.is_enabled:
+            return gettext_lazy("disabled")
+        if not mailing.owner.is_active:
+            return gettext_lazy("owner blocked")
+        if mailing.paused_at:
+            return gettext_lazy("paused")
+        return mailing.get_status_display()
 
     @display(description=gettext_lazy("reach now"))
     def reach_display(self, mailing):
@@ -132,24 +148,24 @@ class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin)
 
     @display(description=gettext_lazy("next run"))
     def next_run_display(self, obj):
-        if not obj.is_enabled:
-            return _("disabled")
+        if not obj.is_enabled or not obj.owner.is_active or obj.paused_at:
+            return obj.held_reason()
         if obj.paused_until and obj.paused_until > timezone.now():
             return format_html("{}<br>{}", _("paused until %(when)s") % {
-                "when": timezone.localtime(obj.paused_until).strftime("%Y-%m-%d %H:%M")}, obj.pause_reason)
+                "when": local_datetime(obj.paused_until)}, obj.pause_reason)
         if obj.next_run_at is None:
             return _("none (completed)")
-        return timezone.localtime(obj.next_run_at).strftime("%Y-%m-%d %H:%M")
+        return local_datetime(obj.next_run_at)
 
     def _last_attempt(self, obj):
-        return obj.attempts.exclude(kind=AttemptKind.TEST).order_by("-started_at", "-pk").first()
+        return latest_run(obj.pk)
 
     @display(description=gettext_lazy("last attempt"))
     def last_attempt_display(self, obj):
         attempt = self._last_attempt(obj)
         if attempt is None:
             return _("none yet")
-        when = timezone.localtime(attempt.finished_at or attempt.started_at).strftime("%Y-%m-%d %H:%M")
+        when = local_datetime(attempt.finished_at or attempt.started_at)
         counts = _("%(sent)d sent, %(failed)d failed") % {"sent": attempt.sent, "failed": attempt.failed}
         return format_html(
             '<a href="{}">{} · {}</a> · {}<br><span style="white-space:pre-line">{}</span>',
@@ -159,8 +175,7 @@ class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin)
 
     @display(description=gettext_lazy("progress"))
     def progress_display(self, obj):
-        attempt = self._last_attempt(obj)
-        return "—" if attempt is None else progress_html(attempt)
+        return progress_html(self._last_attempt(obj), mailing=obj)
 
     # --- disable / enable: the owner, any manager, a superuser ----------------------
 
@@ -261,7 +276,11 @@ class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin)
             messages.error(request, _("The confirmation did not name a run of this mailing; nothing was started. "
                                       "Please confirm again."))
             return redirect(request.path)
-        report_press(request, mailing, press(mailing=mailing, run=run))
+        shown = latest_run(mailing.pk)  # read before the press: the page waits for a newer one
+        result = press(mailing=mailing, run=run)
+        report_press(request, mailing, result)
+        if result.outcome == services.Press.QUEUED:
+            return redirect(f"{change_url(mailing)}?{AWAITING_PARAMETER}={shown.pk if shown else 0}")
         return redirect(change_url(mailing))
 
     @action(description=gettext_lazy("Send now"), url_path="send-now", icon="send", permissions=["send_mailing"])
@@ -293,15 +312,66 @@ class MailingAdmin(MailingReachAdminMixin, MailingReportsAdminMixin, OwnedAdmin)
             services.retry_run, services.retry_failed,
         )
 
+    # --- pause / resume: the owner and superusers; "for now", unlike disabling ----------
 
-def _when(moment):
-    return date_format(timezone.localtime(moment), "j E Y, H:i")
+    def has_pause_permission(self, request, object_id=None):
+        mailing = visible_mailing(request, object_id) if object_id else None
+        return self.has_send_mailing_permission(request, object_id) and (
+            mailing is None or (mailing.is_enabled and not mailing.paused_at))
+
+    def has_resume_permission(self, request, object_id=None):
+        mailing = visible_mailing(request, object_id) if object_id else None
+        return self.has_send_mailing_permission(request, object_id) and (mailing is None or bool(mailing.paused_at))
+
+    @action(description=gettext_lazy("Pause"), url_path="pause", icon="pause", permissions=["pause"])
+    def pause_mailing_detail(self, request, object_id):
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            question = _("Pause the mailing “%(mailing)s”? A run in progress stops at its next batch and "
+                         "continues where it stopped when you resume it.") % {"mailing": mailing}
+            return confirm_action(self, request, question, _("Pause"), change_url(mailing))
+        if not mailing.paused_at:
+            services.pause_mailing(mailing=mailing, actor=request.user)
+            self.log_change(request, mailing, _("Paused the mailing."))
+        self.message_user(request, _("The mailing is paused."))
+        return redirect(change_url(mailing))
+
+    @action(description=gettext_lazy("Resume"), url_path="resume", icon="play_arrow", permissions=["resume"])
+    def resume_mailing_detail(self, request, object_id):
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            question = _("Resume the mailing “%(mailing)s”? A stopped run continues where it stopped.") % {
+                "mailing": mailing}
+            return confirm_action(self, request, question, _("Resume"), change_url(mailing))
+        if mailing.paused_at:
+            services.resume_mailing(mailing=mailing)
+            self.log_change(request, mailing, _("Resumed the mailing."))
+        self.message_user(request, _("The mailing is resumed."))
+        return redirect(change_url(mailing))
+
+    # --- duplicate: the owner and superusers -----------------------------------------
+
+    @action(description=gettext_lazy("Duplicate"), url_path="duplicate", icon="content_copy",
+            permissions=["send_mailing"])
+    def duplicate_mailing_detail(self, request, object_id):
+        """GET asks; POST creates a disabled copy (mailings.duplicates) and opens it."""
+        mailing = self._editable_mailing(request, object_id)
+        if request.method != "POST":
+            question = _("Create a copy of the mailing “%(mailing)s”? The copy is disabled: it sends nothing "
+                         "until you check it and enable it.") % {"mailing": mailing}
+            return confirm_action(self, request, question, _("Duplicate"), change_url(mailing))
+        copy = duplicates.duplicate_mailing(mailing=mailing, actor=request.user)
+        self.log_addition(request, copy, _("Copied from mailing #%(pk)d.") % {"pk": mailing.pk})
+        messages.success(request, _(
+            "This is a copy of mailing #%(pk)d. It is disabled: check its schedule, then enable it."
+        ) % {"pk": mailing.pk})
+        return redirect(change_url(copy))
 
 
 def describe_run(mailing, run):
     """The run a button starts, in words, for its confirmation page and its outcome message."""
     if run.kind == AttemptKind.SCHEDULED:
-        return _("the run due %(when)s") % {"when": _when(run.scheduled_for)}
+        return _("the run due %(when)s") % {"when": local_datetime(run.scheduled_for)}
     if run.kind == AttemptKind.MANUAL:
         count = audience.reach_count(mailing)
         return ngettext(
@@ -314,7 +384,7 @@ def describe_run(mailing, run):
         "a retry of the %(count)d recipient the run of %(when)s could not reach",
         "a retry of the %(count)d recipients the run of %(when)s could not reach",
         count,
-    ) % {"count": count, "when": _when(retried.started_at)}
+    ) % {"count": count, "when": local_datetime(retried.started_at)}
 
 
 def report_press(request, mailing, result):

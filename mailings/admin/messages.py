@@ -1,15 +1,21 @@
-"""Messages: the text of a mailing, with a preview as a sample recipient sees it."""
+"""Messages: the text of a mailing, with a preview as a sample recipient sees it, and a
+preview of the unsaved text as one of the owner's clients will receive it (mailings.previews)."""
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.shortcuts import render
+from django.urls import path
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import display
 
+from backoffice import permissions
 from lib.sanitize import sanitize_html
+from mailings import previews
 from mailings.admin.base import OwnedAdmin
 from mailings.forms import MessageForm
-from mailings.models import Message
+from mailings.models import Client, Message
 from mailings.rendering import Template as MessageTemplate
 
 
@@ -24,19 +30,31 @@ class MessageAdmin(OwnedAdmin):
     search_fields = ["subject"]
     list_filter = ["created_at"]
     date_hierarchy = "created_at"
-    readonly_fields = ["preview", "created_at", "updated_at"]
+    readonly_fields = ["rendered_body", "preview", "created_at", "updated_at"]
+    change_form_after_template = "admin/mailings/message/preview_controls.html"
+    PREVIEW_CHOICES = 100  # addresses offered in the preview's list; any other can be typed
 
     def get_queryset(self, request):
         # Meta.ordering is dropped from aggregate queries; autocomplete pages need an order.
         return super().get_queryset(request).annotate(mailing_count=Count("mailings")).order_by("-created_at", "-pk")
 
     def get_fields(self, request, obj=None):
-        fields = ["subject", "body"]
+        # Who cannot edit (a manager) reads the body as HTML, not as its source code.
+        body = "body" if obj is None or self.has_change_permission(request, obj) else "rendered_body"
+        fields = ["subject", body]
         return fields + ["preview", "created_at", "updated_at"] if obj else fields
 
     @display(description=_("mailings"), ordering="mailing_count")
     def mailing_count(self, message):
         return message.mailing_count
+
+    @display(description=_("body"))
+    def rendered_body(self, message):
+        """The body as HTML, sanitised again on display, its placeholders left as written."""
+        return format_html(
+            '<div class="prose max-w-none dark:prose-invert">{}</div>',
+            mark_safe(sanitize_html(message.body)),  # sanitised here
+        )
 
     @display(description=_("preview"))
     def preview(self, message):
@@ -56,3 +74,39 @@ class MessageAdmin(OwnedAdmin):
             subject,
             mark_safe(body),  # sanitised just above
         )
+
+    # --- preview of the unsaved text as one of the owner's clients receives it ----------
+
+    def get_urls(self):
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="mailings_message_preview")
+        return [preview, *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if permissions.can_edit_owned(request.user, obj):
+            context["preview_clients"] = (
+                Client.objects.owned_by(request.user).values_list("email", flat=True)[: self.PREVIEW_CHOICES]
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def preview_view(self, request):
+        """POST from the message form (its unsaved subject and body) and a client's address."""
+        if request.method != "POST" or not permissions.can_edit_owned(request.user):
+            raise PermissionDenied
+        address = request.POST.get("preview_email", "").strip()
+        client = None
+        if address:
+            client = Client.objects.owned_by(request.user).filter(
+                email__iexact=Client.normalize_email(address)
+            ).first()
+        recipient = previews.recipient_for(client) if client else previews.sample_recipient()
+        preview = previews.preview_message(
+            subject=request.POST.get("subject", ""), body=request.POST.get("body", ""), recipient=recipient
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Preview of the message"),
+            "preview": preview,
+            "unknown_address": address if address and client is None else "",
+        }
+        return render(request, "admin/mailings/message/preview.html", context)

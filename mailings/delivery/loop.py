@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from lib.dates import local_datetime
 from lib.smtp import SMTPTransport, TransportError
 from mailings.delivery.progress import Results, claim_batch, new_claim, progress_writes_tuned, release_claimed
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, SkipReason, Suppression
@@ -248,7 +249,7 @@ class RunDelivery:
         until = self.now() + datetime.timedelta(seconds=settings.MAILING_PAUSE)
         text = _("The mail server failed %(count)s times in a row (%(reply)s); resuming at %(until)s.") % {
             "count": self.connection_failures, "reply": error.reply,
-            "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S"),
+            "until": local_datetime(until),
         }
         pause_run(attempt=self.attempt, until=until, reason=text, response=self.summary(text))
         return self.attempt
@@ -268,7 +269,7 @@ class RunDelivery:
             delay = settings.MAILING_RETRY_DELAY * 2 ** max(fewest_tries - 1, 0)
             until = self.now() + datetime.timedelta(seconds=delay)
             text = _("%(count)s recipients got a temporary failure; retrying at %(until)s.") % {
-                "count": retriable.count(), "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S"),
+                "count": retriable.count(), "until": local_datetime(until),
             }
             pause_run(attempt=self.attempt, until=until, reason=text, response=self.summary(text))
             return self.attempt

@@ -21,7 +21,7 @@ def stop_reason(mailing_id):
     """Why a run of this mailing must stop now, or "" when it may go on (one query)."""
     row = (
         Mailing.objects.filter(pk=mailing_id)
-        .values("is_enabled", "owner__is_active")
+        .values("is_enabled", "owner__is_active", "paused_at")
         .first()
     )
     if row is None:
@@ -30,6 +30,8 @@ def stop_reason(mailing_id):
         return _("the mailing was disabled")
     if not row["owner__is_active"]:
         return _("the owner is blocked")
+    if row["paused_at"]:
+        return _("the mailing was paused")
     return ""
 
 

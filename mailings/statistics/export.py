@@ -4,18 +4,11 @@ The same filter as the report page; every cell escaped against formula injection
 files are written by ``mailings.spreadsheets`` (CSV, XLSX).
 """
 import tablib
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
-from mailings.spreadsheets import escape_formula
+from mailings.spreadsheets import escape_formula, spreadsheet_datetime
 from mailings.statistics import queries
-
-
-def local_text(moment):
-    if not moment:
-        return ""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def attempts_dataset(mailing, filters):
@@ -29,8 +22,8 @@ def attempts_dataset(mailing, filters):
     )
     for row in queries.attempts_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
-            row["pk"], str(kinds.get(row["kind"], row["kind"])), local_text(row["started_at"]),
-            local_text(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
+            row["pk"], str(kinds.get(row["kind"], row["kind"])), spreadsheet_datetime(row["started_at"]),
+            spreadsheet_datetime(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
             row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
             "" if row["rate"] is None else row["rate"], row["server_response"],
         )])
@@ -46,8 +39,8 @@ def failures_dataset(mailing, filters):
     )
     for row in queries.failures_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
-            row["attempt_id"], local_text(row["attempt__started_at"]), row["email"],
-            str(statuses.get(row["status"], row["status"])), local_text(row["sent_at"]),
+            row["attempt_id"], spreadsheet_datetime(row["attempt__started_at"]), row["email"],
+            str(statuses.get(row["status"], row["status"])), spreadsheet_datetime(row["sent_at"]),
             row["tries"], row["smtp_code"] or "", row["smtp_response"],
         )])
     return dataset

@@ -199,8 +199,7 @@ def mailings_by_status(mailings):
 
 def next_runs(mailings, limit=LIST_LIMIT):
     rows = (
-        mailings.filter(is_enabled=True, next_run_at__isnull=False)
-        .order_by("next_run_at")
+        mailings.upcoming()
         .values("pk", "next_run_at", "periodicity", "message__subject", "owner__email")
     )
     return list(rows[:limit])

@@ -104,7 +104,7 @@ def test_export_holds_only_own_clients_and_escapes_formulas(client, alice, bob):
     assert "bobs@example.com" not in text
     assert "'=HYPERLINK" in text and "'+1" in text and "'-2" in text and "'@cmd" in text
     for line in text.splitlines()[1:]:
-        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in line.split(","))
+        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in line.split(";"))
 
 
 def test_xlsx_export_escapes_formulas_too(client, alice):

@@ -12,6 +12,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
+from lib.dates import local_datetime
+
 from mailings import services, tasks
 from mailings.models import Attempt, AttemptKind
 from mailings.runs import claim
@@ -98,8 +100,7 @@ def future_daily(alice, clock):
 def test_the_page_names_the_run_it_starts(client, alice, future_once):
     page = Page(logged_in(client, alice), action_url(future_once, "send-now"))
 
-    due = timezone.localtime(future_once.next_run_at)
-    assert f"Start the run due {due.day} {due:%B %Y, %H:%M} now?" in page.text
+    assert f"Start the run due {local_datetime(future_once.next_run_at)} now?" in page.text
     assert page.token == f"scheduled:{future_once.next_run_at.isoformat()}"
 
 
@@ -192,8 +193,7 @@ def test_a_press_after_the_scheduler_claimed_the_run_never_pulls_the_next_period
     assert received(smtp_server) == everyone_once(future_daily)
     future_daily.refresh_from_db()
     assert future_daily.next_run_at == due + datetime.timedelta(days=1)
-    local = timezone.localtime(due)
-    assert said == f"Nothing new was started: the run due {local.day} {local:%B %Y, %H:%M} has already been done."
+    assert said == f"Nothing new was started: the run due {local_datetime(due)} has already been done."
 
 
 def test_a_press_while_the_run_is_going_says_so(client, alice, future_once, clock, smtp_server,

@@ -3,6 +3,7 @@ import datetime
 import re
 
 import pytest
+from lib.dates import local_datetime
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,8 +38,7 @@ def test_the_change_page_shows_the_buttons_and_the_next_run(client, alice, futur
     assert response.status_code == 200
     for name in ("send-now", "send-test", "retry-failed"):
         assert action_url(future_mailing, name).encode() in response.content
-    local = timezone.localtime(future_mailing.next_run_at).strftime("%Y-%m-%d %H:%M")
-    assert local.encode() in response.content
+    assert local_datetime(future_mailing.next_run_at).encode() in response.content
 
 
 def confirmation_form(browser, url):

@@ -129,7 +129,7 @@ def test_an_unknown_export_format_is_not_found(client, outcomes, alice):
 
 def parse_csv(response):
     text = response.content.decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(text)))
+    return list(csv.reader(io.StringIO(text), delimiter=";"))
 
 
 def test_the_csv_export_holds_the_runs_and_the_failed_recipients(client, outcomes, alice):
@@ -154,7 +154,7 @@ def test_the_csv_export_holds_the_runs_and_the_failed_recipients(client, outcome
 def test_exported_cells_cannot_run_as_spreadsheet_formulas(client, outcomes, alice):
     client.force_login(alice)
     text = client.get(export_url(outcomes["newsletter"], "csv")).content.decode("utf-8-sig")
-    cells = [cell for line in csv.reader(io.StringIO(text)) for cell in line]
+    cells = [cell for line in csv.reader(io.StringIO(text), delimiter=";") for cell in line]
     assert "'=cmd|' /C calc'!A0" in cells
     assert "'=HYPERLINK(\"http://x\")" in cells
     assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
