@@ -26,7 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lib.smtp import SMTPTransport, TransportError
-from mailings.delivery.progress import Results, claim_batch, new_claim, progress_writes_tuned, release_claimed
+from mailings.delivery.progress import (
+    Results, claim_batch, held_rows, new_claim, progress_writes_tuned, release_claimed,
+)
+from mailings.delivery.throttle import SharedRateLimiter
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
 from mailings.rendering import PreparedMessage
 from mailings.runs.state import describe, finish, hand_over, pause_run, stop_reason
@@ -34,27 +37,6 @@ from mailings.runs.state import describe, finish, hand_over, pause_run, stop_rea
 logger = logging.getLogger(__name__)
 
 FLUSH_EVERY = 2.0  # seconds: the attempt's counters and heartbeat are written at least this often
-
-
-class RateLimiter:
-    """At most ``rate`` sends per second (0 = unlimited)."""
-
-    def __init__(self, rate, *, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / rate if rate else 0.0
-        self.clock, self.sleep = clock, sleep
-        self.next_at = 0.0
-
-    def wait(self, before_sleep=None):
-        """Wait for the next slot; ``before_sleep`` runs first when waiting is needed."""
-        if not self.interval:
-            return
-        now = self.clock()
-        if now < self.next_at:
-            if before_sleep:
-                before_sleep()
-            self.sleep(self.next_at - now)
-            now = self.next_at
-        self.next_at = now + self.interval
 
 
 class Paused(Exception):
@@ -76,7 +58,10 @@ class RunDelivery:
         self.now, self.sleep, self.progress = now, sleep, progress
         self.transport = SMTPTransport.from_settings()
         self.message = PreparedMessage.for_attempt(attempt)
-        self.limiter = RateLimiter(settings.MAILING_RATE_LIMIT, sleep=sleep)
+        self.limiter = SharedRateLimiter(
+            attempt_id=attempt.pk, rate=settings.MAILING_RATE_LIMIT,
+            domain_rates=settings.MAILING_DOMAIN_RATE_LIMITS, sleep=sleep,
+        )
         self.connection_failures = 0
         self.last_error = None
         self.last_reply = ""
@@ -120,7 +105,7 @@ class RunDelivery:
         if self.is_test and not recipient.full_name:
             recipient.full_name = self.owner_name
         self.connect(results)
-        self.limiter.wait(before_sleep=lambda: self.save(results))
+        self.limiter.wait(recipient.email, before_sleep=lambda: self.save(results))
         data = self.message.build(recipient, date)
         skip = []
 
