@@ -48,10 +48,17 @@ class Paused(Exception):
 
 
 class RunDelivery:
-    """Delivers one attempt; instantiated per run (holds the connection and counters)."""
+    """Delivers one attempt; instantiated per worker on a run (holds the connection and counters).
 
-    def __init__(self, attempt, *, now, sleep, progress, budget=None):
+    Several workers may deliver one run: the one that claimed it, and ``joined`` ones
+    (``join``) that claim batches beside it without taking the run over. Every worker checks
+    at each batch that the mailing may still be sent and the run is still running, and
+    keeps the run's heartbeat fresh; the last worker holding rows ends the pass.
+    """
+
+    def __init__(self, attempt, *, now, sleep, progress, budget=None, joined=False):
         self.attempt = attempt
+        self.joined = joined
         self.deadline = time.monotonic() + budget if budget else None
         self.after_id = 0  # rows up to here were claimed by this run
         self.claim = new_claim()
@@ -194,8 +201,12 @@ class RunDelivery:
                 reason = stop_reason(attempt.mailing_id)
                 if reason:
                     return self.stop(reason)
+                if not Attempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING).exists():
+                    return self.current()  # another worker paused or ended the run
                 if self.deadline and time.monotonic() > self.deadline:
-                    return hand_over(attempt)
+                    # A joiner just leaves; the worker that claimed the run hands it over
+                    # (and its successor brings new joiners).
+                    return self.current() if self.joined else hand_over(attempt)
                 batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id, claim=self.claim)
                 if not batch:
                     break
@@ -205,7 +216,31 @@ class RunDelivery:
             return self.pause_for_server(paused.error)
         finally:
             self.transport.close()
-        return self.end_of_pass()
+        return self.end_if_last()
+
+    def current(self):
+        self.attempt.refresh_from_db()
+        return self.attempt
+
+    def end_if_last(self):
+        """No pending row is left for this worker: end the pass if no other worker still
+        holds rows, exactly once whoever gets here.
+
+        The conditional UPDATE takes the run's row lock (on SQLite, the write lock) and
+        lets only a running run through, so two workers finishing together end it once.
+        Rows a dead worker left claimed or 'sending' keep the run open: its heartbeat goes
+        stale and ``claim_resume`` recovers them, then ends it.
+        """
+        with transaction.atomic():
+            running = Attempt.objects.filter(pk=self.attempt.pk, status=AttemptStatus.RUNNING).update(
+                heartbeat_at=self.now()
+            )
+            if not running:
+                return self.current()
+            if held_rows(self.attempt.pk):
+                logger.info("attempt %s: other workers still hold rows; they end the pass", self.attempt.pk)
+                return self.attempt
+            return self.end_of_pass()
 
     def stop(self, reason):
         text = _("Stopped before the next batch: %(reason)s.") % {"reason": reason}
@@ -253,12 +288,21 @@ def task_budget():
     return max(timeout * 0.8, timeout - 120) if timeout else None
 
 
-def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None):
+def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None, joined=False):
     """Deliver a claimed (or resumed) run until it finishes, pauses, is stopped or its time
-    ``budget`` (seconds) is spent."""
+    ``budget`` (seconds) is spent; ``joined``: help the worker that claimed it (see ``join``)."""
     attempt = Attempt.objects.select_related("mailing__message", "mailing__owner").get(pk=attempt.pk)
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
-    logger.info("attempt %s: delivering in pid %s", attempt.pk, os.getpid())
+    logger.info("attempt %s: delivering in pid %s%s", attempt.pk, os.getpid(), " (joined)" if joined else "")
     with progress_writes_tuned():
-        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()
+        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget, joined=joined).run()
+
+
+def join(attempt_id, **options):
+    """Claim batches of a running run beside the worker that claimed it; None when the run
+    is gone. A run already ended, paused or a test send is left alone."""
+    attempt = Attempt.objects.filter(pk=attempt_id).first()
+    if attempt is None or attempt.kind == AttemptKind.TEST:
+        return attempt
+    return deliver(attempt, joined=True, **options)
