@@ -29,7 +29,7 @@ from lib.smtp import SMTPTransport, TransportError
 from mailings.delivery.progress import (
     Results, claim_batch, held_rows, new_claim, progress_writes_tuned, release_claimed,
 )
-from mailings.delivery.throttle import SharedRateLimiter
+from mailings.delivery.throttle import SLOW_DOWN_CODES, SharedRateLimiter
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
 from mailings.rendering import PreparedMessage
 from mailings.runs.state import describe, finish, hand_over, pause_run, stop_reason
@@ -111,6 +111,10 @@ class RunDelivery:
             return
         if self.is_test and not recipient.full_name:
             recipient.full_name = self.owner_name
+        if self.limiter.held(recipient.email):
+            results.record(recipient, DeliveryStatus.PENDING, reply=_("Its domain asked to slow down; retried later."),
+                           attempted=False)
+            return
         self.connect(results)
         self.limiter.wait(recipient.email, before_sleep=lambda: self.save(results))
         data = self.message.build(recipient, date)
@@ -123,7 +127,10 @@ class RunDelivery:
         try:
             outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
         except TransportError as error:
-            results.record_error(recipient, error)
+            if self.domain_slows_down(recipient, error):
+                results.record(recipient, DeliveryStatus.PENDING, error.code, error.message, attempted=False)
+            else:
+                results.record_error(recipient, error)
             self.last_error = error
             if error.connection:
                 self.note_connection_failure(error)
@@ -136,6 +143,14 @@ class RunDelivery:
             return  # None: another worker took the run over; the row is theirs
         self.connection_failures = 0
         results.record(recipient, DeliveryStatus.SENT, *outcome)
+
+    def domain_slows_down(self, recipient, error):
+        """A capped domain's 421/451 before the message went through is throttling, not the
+        recipient's failure: the domain is held for MAILING_RETRY_DELAY for every worker and
+        the row goes back to pending with its tries unchanged."""
+        if error.maybe_delivered or error.code not in SLOW_DOWN_CODES:
+            return False
+        return self.limiter.hold(recipient.email, settings.MAILING_RETRY_DELAY)
 
     def begin_smtp(self, recipient, results):
         """The one small transaction at the start of an SMTP transaction (its envelope sent,

@@ -44,6 +44,10 @@ class RedisSlots:
         slot = self.script(keys=[f"{self.prefix}:rate:{key}"], args=[repr(now), repr(interval), KEY_LIFETIME])
         return float(slot)
 
+    def peek(self, key):
+        value = self.client.get(f"{self.prefix}:rate:{key}")
+        return float(value) if value is not None else 0.0
+
     def forget(self, key):
         self.client.delete(f"{self.prefix}:rate:{key}")
 
@@ -66,6 +70,9 @@ class DatabaseSlots:
             cursor.execute(sql, [key, now + interval, now, now, interval])
             return cursor.fetchone()[0] - interval
 
+    def peek(self, key):
+        return RateSlot.objects.filter(key=key).values_list("next_at", flat=True).first() or 0.0
+
     def forget(self, key):
         RateSlot.objects.filter(key=key).delete()
 
@@ -85,6 +92,14 @@ def domain_key(domain):
     return f"domain:{domain}"
 
 
+def hold_key(domain):
+    return f"hold:{domain}"
+
+
+# Replies by which a capped domain asks its senders to slow down.
+SLOW_DOWN_CODES = (421, 451)
+
+
 class SharedRateLimiter:
     """Waits for a slot of every limit a send is under: the run's and its domain's."""
 
@@ -98,12 +113,31 @@ class SharedRateLimiter:
                                                       else None)
         self.clock, self.sleep = clock, sleep
 
+    def capped_domain(self, email):
+        """The recipient's domain when it has a cap, else None."""
+        domain = email.rpartition("@")[2].lower()
+        return domain if domain in self.domain_intervals else None
+
     def keys_for(self, email):
         keys = [key for key in self.limits]
-        domain = email.rpartition("@")[2].lower()
-        if domain in self.domain_intervals:
+        domain = self.capped_domain(email)
+        if domain:
             keys.append(domain_key(domain))
         return keys
+
+    def hold(self, email, seconds):
+        """A capped domain answered 421/451: no worker mails it for ``seconds`` (a hold
+        already longer stays). Returns whether the recipient's domain is capped."""
+        domain = self.capped_domain(email)
+        if domain:
+            # Reserving at now + seconds with no interval leaves max(hold, now + seconds).
+            self.slots.reserve(hold_key(domain), self.clock() + seconds, 0.0)
+        return bool(domain)
+
+    def held(self, email):
+        """Whether the recipient's capped domain is on hold now."""
+        domain = self.capped_domain(email)
+        return bool(domain) and self.slots.peek(hold_key(domain)) > self.clock()
 
     def interval(self, key):
         return self.limits.get(key) or self.domain_intervals[key.partition(":")[2]]

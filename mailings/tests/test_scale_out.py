@@ -380,3 +380,46 @@ def wait_for_attempt(database, mailing_id, worker, timeout=30):
         except (Attempt.DoesNotExist, TypeError):
             time.sleep(0.02)
     raise AssertionError("the first worker never claimed the run")
+
+
+# --- A capped domain that asks to slow down --------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_capped_domain_answering_451_is_held_for_every_row_without_burning_tries(owner, smtp_server, settings):
+    from mailings.models import Client
+
+    settings.MAILING_DOMAIN_RATE_LIMITS = {"gmail.com": 1000}
+    mailing = make_mailing(owner, 4, domain="gmail.com")
+    mailing.clients.add(Client.objects.create(owner=owner, email="z@example.org", full_name="Z"))
+    smtp_server.behaviour.reject_rcpt = {"c00001@gmail.com": "451 4.7.1 Slow down"}
+    services.mailing_saved(mailing=mailing)
+
+    attempt = tasks.run_mailing(mailing.pk)
+
+    rows = {email: (status, tries) for email, status, tries in
+            Delivery.objects.filter(attempt=attempt).values_list("email", "status", "tries")}
+    assert rows == {
+        "c00000@gmail.com": (DeliveryStatus.SENT, 1),
+        "c00001@gmail.com": (DeliveryStatus.PENDING, 0),
+        "c00002@gmail.com": (DeliveryStatus.PENDING, 0),  # held: never offered to the server
+        "c00003@gmail.com": (DeliveryStatus.PENDING, 0),
+        "z@example.org": (DeliveryStatus.SENT, 1),  # other domains go on
+    }
+    assert sorted(smtp_server.recipients()) == ["c00000@gmail.com", "z@example.org"]
+    assert attempt.status == AttemptStatus.PAUSED  # the held rows are retried later
+    assert throttle.SharedRateLimiter(attempt_id=attempt.pk, rate=0, domain_rates={"gmail.com": 1000}).held(
+        "c00002@gmail.com")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uncapped_domain_answering_451_is_deferred_as_before(owner, smtp_server):
+    mailing = make_mailing(owner, 2, domain="gmail.com")
+    smtp_server.behaviour.reject_rcpt = {"c00000@gmail.com": "451 4.7.1 Slow down"}
+    services.mailing_saved(mailing=mailing)
+
+    attempt = tasks.run_mailing(mailing.pk)
+
+    rows = dict(Delivery.objects.filter(attempt=attempt).values_list("email", "tries"))
+    assert rows == {"c00000@gmail.com": 1, "c00001@gmail.com": 1}
+    assert smtp_server.recipients() == ["c00001@gmail.com"]
