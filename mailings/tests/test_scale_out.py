@@ -155,19 +155,6 @@ def test_the_store_is_redis_when_the_cache_is(settings):
     )
 
 
-def test_a_bad_domain_rate_limit_stops_the_process_with_its_name():
-    from config.env import ConfigError, StrictEnv, domain_rate_limits
-
-    os.environ["MAILING_DOMAIN_RATE_LIMITS"] = "gmail.com=20, mail.ru=ten"
-    try:
-        with pytest.raises(ConfigError, match="MAILING_DOMAIN_RATE_LIMITS: cannot understand 'mail.ru=ten'"):
-            domain_rate_limits(StrictEnv())
-        os.environ["MAILING_DOMAIN_RATE_LIMITS"] = "Gmail.com=20,mail.ru=0.5,"
-        assert domain_rate_limits(StrictEnv()) == {"gmail.com": 20.0, "mail.ru": 0.5}
-    finally:
-        del os.environ["MAILING_DOMAIN_RATE_LIMITS"]
-
-
 # --- Ending a run shared by workers ------------------------------------------------------------
 
 
