@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 """Sending throughput: a whole mailing run, database included, against plain smtplib.
 
-    .venv/bin/python bench/send_throughput.py [--sizes 10000,100000] [--keep]
+    .venv/bin/python bench/send_throughput.py [--sizes 10000,100000] [--workers 1,2]
 
 For each size it creates a mailing with that many clients in a fresh database (a temporary
 SQLite file unless DATABASE_URL is set), then a separate worker process claims the run and
 delivers it through ``mailings.delivery`` (the worker's code path) to a fast local sink:
 postfix's ``smtp-sink`` when installed, else aiosmtpd. The reference, measured in the same
 run against the same sink, is plain ``smtplib`` sending the same number of pre-built
-messages over one connection. The worker's peak memory (max RSS) is printed per size:
+messages over one connection, and postfix's ``smtp-source`` (one session, then as many as
+the most workers) when installed. ``--workers 1,2`` measures the run delivered by one worker
+process, then by two on the same run (the second joins it, as ``join_run`` does). The worker's peak memory (max RSS) is printed per size:
 recipients are streamed in batches, so it should stay flat as the list grows.
 """
 import argparse
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SMTP_SOURCE = "/usr/sbin/smtp-source"
 sys.path.insert(0, str(ROOT))
 
 
@@ -97,26 +100,32 @@ def peak_rss_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def worker(mailing_id, port):
-    """Runs in its own process: claim and deliver the run, report time and peak memory."""
+def worker(mailing_id, port, joins=False):
+    """Runs in its own process: claim and deliver the run (or, ``joins``, wait for it to be
+    claimed and help deliver it), report its start and end (Unix time) and peak memory."""
     from django.conf import settings
     from django.utils import timezone
 
     from mailings import services
     from mailings.delivery import loop
+    from mailings.models import Attempt, Mailing
     from mailings.runs import claim
 
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.MAILING_RATE_LIMIT = 0
     rss_before = peak_rss_kb()
-    started = time.perf_counter()
-    services.mailing_saved(mailing=__import__("mailings.models").models.Mailing.objects.get(pk=mailing_id))
-    attempt = claim.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
-    attempt = loop.deliver(attempt)
-    elapsed = time.perf_counter() - started
+    if joins:
+        while not (attempt := Attempt.objects.filter(mailing_id=mailing_id).first()):
+            time.sleep(0.005)
+        started = time.time()
+        attempt = loop.join(attempt.pk)
+    else:
+        started = time.time()
+        services.mailing_saved(mailing=Mailing.objects.get(pk=mailing_id))
+        attempt = claim.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
+        attempt = loop.deliver(attempt)
     print(json.dumps({
-        "sent": attempt.sent, "failed": attempt.failed, "status": attempt.status, "seconds": elapsed,
-        "response": attempt.server_response,
+        "started": started, "ended": time.time(), "status": attempt.status,
         "rss_before_kb": rss_before, "rss_peak_kb": peak_rss_kb(),
     }))
 
@@ -148,31 +157,58 @@ def reference(messages, port):
     return time.perf_counter() - started
 
 
-def mailing_run(size, port, database_url):
-    """One mailing of ``size`` recipients delivered by a fresh worker process."""
+def smtp_source(size, port, sessions):
+    """postfix's smtp-source: ``size`` messages of about our message's size over ``sessions``
+    parallel sessions; None when it is not installed."""
+    if not os.path.exists(SMTP_SOURCE):
+        return None
+    started = time.perf_counter()
+    subprocess.run([SMTP_SOURCE, "-s", str(sessions), "-m", str(size), "-l", "3000", "-f", "noreply@example.com",
+                    "-t", "r@example.net", f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def mailing_run(size, port, database_url, workers=1):
+    """One mailing of ``size`` recipients delivered by ``workers`` fresh worker processes:
+    the first claims the run, the others join it. Its time runs from the claim to the last
+    worker's end."""
     from django.db import connections
+
+    from mailings.models import Attempt, Delivery, DeliveryStatus
 
     mailing_id = create_mailing(size)
     connections.close_all()
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", str(mailing_id), "--port", str(port), "--database-url", database_url],
-        capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
-    ).stdout
-    run = json.loads(output.strip().splitlines()[-1])
-    assert run["sent"] == size, run
-    return run
+    command = [sys.executable, __file__, "--worker", str(mailing_id), "--port", str(port),
+               "--database-url", database_url]
+    processes = [subprocess.Popen(command + (["--joins"] if i else []), stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "LOG_LEVEL": "WARNING"}) for i in range(workers)]
+    reports = []
+    for process in processes:
+        output, _ = process.communicate()
+        assert process.returncode == 0, output
+        reports.append(json.loads(output.strip().splitlines()[-1]))
+    attempt = Attempt.objects.get(mailing_id=mailing_id)
+    sent = Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.SENT).count()
+    assert sent == size and attempt.status == "success", (sent, attempt.status, reports)
+    connections.close_all()
+    return {
+        "seconds": max(r["ended"] for r in reports) - reports[0]["started"],
+        "rss_before_kb": reports[0]["rss_before_kb"], "rss_peak_kb": max(r["rss_peak_kb"] for r in reports),
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--workers", default="1", help="worker processes per run, e.g. 1,2")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--joins", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         setup_django(args.database_url)
-        return worker(args.worker, args.port)
+        return worker(args.worker, args.port, joins=args.joins)
 
     workdir = tempfile.mkdtemp(prefix="bench-send-")
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir}/bench.sqlite3"
@@ -180,6 +216,7 @@ def main():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    workers = [int(n) for n in args.workers.split(",")]
     sink, stop_sink, port = start_sink()
     db = "SQLite (temporary file)" if database_url.startswith("sqlite") else database_url.split("@")[-1]
     print(f"sink: {sink} on 127.0.0.1:{port}; database: {db}; machine: {os.cpu_count()} CPUs, {platform_name()}")
@@ -188,21 +225,30 @@ def main():
             # The machine may be shared: interleave the two measurements and keep the best
             # of each (three rounds up to 10,000 recipients, one above).
             messages = prebuilt_messages(size)
-            runs, references = [], []
+            runs, references, sources = {n: [] for n in workers}, [], {n: [] for n in (1, max(workers))}
             for _ in range(3 if size <= 10000 else 1):
-                runs.append(mailing_run(size, port, database_url))
+                for n in workers:
+                    runs[n].append(mailing_run(size, port, database_url, n))
                 references.append(reference(messages, port))
+                for sessions in sources:
+                    sources[sessions].append(smtp_source(size, port, sessions))
             del messages
-            run = min(runs, key=lambda r: r["seconds"])
             ref_seconds = min(references)
-            ours, ref = size / run["seconds"], size / ref_seconds
-            print(
-                f"{size:>7} recipients: mailing run {ours:7.0f} msg/s ({run['seconds']:.1f} s, DB included) | "
-                f"plain smtplib {ref:7.0f} msg/s ({ref_seconds:.1f} s) | ratio {ours / ref:.2f} | "
-                f"worker peak RSS {run['rss_peak_kb'] / 1024:.0f} MB (after start-up {run['rss_before_kb'] / 1024:.0f} MB)"
-                f" | rounds {len(runs)}",
-                flush=True,
-            )
+            ref = size / ref_seconds
+            for n in workers:
+                run = min(runs[n], key=lambda r: r["seconds"])
+                ours = size / run["seconds"]
+                print(
+                    f"{size:>7} recipients, {n} worker(s): mailing run {ours:7.0f} msg/s ({run['seconds']:.1f} s, "
+                    f"DB included) | plain smtplib {ref:7.0f} msg/s ({ref_seconds:.1f} s) | ratio {ours / ref:.2f} | "
+                    f"worker peak RSS {run['rss_peak_kb'] / 1024:.0f} MB (after start-up "
+                    f"{run['rss_before_kb'] / 1024:.0f} MB) | rounds {len(runs[n])}",
+                    flush=True,
+                )
+            for sessions, seconds in sources.items():
+                if None not in seconds:
+                    print(f"{size:>7} messages: postfix smtp-source, {sessions} session(s): "
+                          f"{size / min(seconds):7.0f} msg/s ({min(seconds):.1f} s)", flush=True)
     finally:
         stop_sink()
         shutil.rmtree(workdir, ignore_errors=True)

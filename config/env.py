@@ -171,3 +171,22 @@ def dkim_key(env):
         return dkim.load_key(domain, selector, pem)
     except dkim.InvalidKey as exc:
         raise ConfigError(variable, str(exc)) from None
+
+
+def domain_rate_limits(env):
+    """MAILING_DOMAIN_RATE_LIMITS ("gmail.com=20,mail.ru=10") as {domain: messages per second}."""
+    text = env.str("MAILING_DOMAIN_RATE_LIMITS", default="")
+    rates = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        domain, _sep, rate = part.partition("=")
+        domain = domain.strip().lower()
+        try:
+            rates[domain] = float(rate)
+        except ValueError:
+            rates[domain] = -1.0
+        if not domain or "@" in domain or not rates[domain] > 0:
+            raise ConfigError(
+                "MAILING_DOMAIN_RATE_LIMITS",
+                f"cannot understand {part!r}; expected domain=messages per second, e.g. gmail.com=20,mail.ru=10",
+            )
+    return rates

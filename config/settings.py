@@ -11,7 +11,8 @@ from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
-    StrictEnv, database_from_url, dkim_key, redis_url, secret_key, trusted_proxies, whole_number_at_least,
+    StrictEnv, database_from_url, dkim_key, domain_rate_limits, redis_url, secret_key, trusted_proxies,
+    whole_number_at_least,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,6 +203,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 MAILING_RATE_LIMIT = env.float("MAILING_RATE_LIMIT", default=0)  # messages/s, 0 = no limit
 RUN_SCHEDULER = env.bool("RUN_SCHEDULER", default=True)
 # Sending engine (mailings/runs/, mailings/delivery/): recipients claimed per batch, retries, pauses.
+# Per recipient domain, shared by every worker and run: "gmail.com=20,mail.ru=10" (messages/s).
+MAILING_DOMAIN_RATE_LIMITS = domain_rate_limits(env)
+# Workers delivering one run at once: the one that claimed it plus this many minus one joiners.
+MAILING_WORKERS_PER_RUN = env.int("MAILING_WORKERS_PER_RUN", default=1)
 MAILING_BATCH_SIZE = env.int("MAILING_BATCH_SIZE", default=500)
 MAILING_MAX_TRIES = env.int("MAILING_MAX_TRIES", default=3)  # per recipient, temporary failures
 MAILING_RETRY_DELAY = env.float("MAILING_RETRY_DELAY", default=300)  # s, doubled per try

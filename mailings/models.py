@@ -587,3 +587,18 @@ class StatWatermark(models.Model):
 
     last_delivery_id = models.BigIntegerField(default=0)
     rolled_at = models.DateTimeField(null=True)
+
+
+class RateSlot(models.Model):
+    """The next free sending slot of one shared rate limit (a run, or a recipient domain),
+    used when the cache is not Redis (``mailings.delivery.throttle``)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    next_at = models.FloatField()  # Unix time of the next free slot
+
+    class Meta:
+        verbose_name = _("rate limit slot")
+        verbose_name_plural = _("rate limit slots")
+
+    def __str__(self):
+        return self.key

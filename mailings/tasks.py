@@ -5,11 +5,12 @@ foreground, so a run behaves the same whoever starts it.
 """
 import time
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from mailings import dispatch
-from mailings.delivery.loop import deliver, task_budget
+from mailings.delivery.loop import deliver, join, task_budget
 from mailings.runs import claim
 
 
@@ -22,12 +23,22 @@ def _moment(value):
     return parse_datetime(value) if isinstance(value, str) else value
 
 
+def _deliver_with_helpers(attempt, progress):
+    """Deliver a run just claimed or resumed, with MAILING_WORKERS_PER_RUN - 1 free workers
+    queued to join it (``join_run``)."""
+    if attempt is None:
+        return None
+    for _helper in range(settings.MAILING_WORKERS_PER_RUN - 1):
+        dispatch.enqueue("mailings.tasks.join_run", attempt.pk)
+    return deliver(attempt, progress=progress, budget=_budget(progress))
+
+
 def run_mailing(mailing_id, expected=None, progress=None):
     """Claim and deliver the mailing's next run (``expected``: "send now" of that run)."""
     attempt = claim.claim_scheduled_run(
         mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
     )
-    return deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
+    return _deliver_with_helpers(attempt, progress)
 
 
 def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
@@ -37,7 +48,7 @@ def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
         mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now(),
         retried_id=retried_id,
     )
-    return deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
+    return _deliver_with_helpers(attempt, progress)
 
 
 def send_test(mailing_id, email):
@@ -47,7 +58,13 @@ def send_test(mailing_id, email):
 
 def resume_attempt(attempt_id, progress=None):
     attempt = claim.claim_resume(attempt_id=attempt_id, now=timezone.now())
-    return deliver(attempt, progress=progress, budget=_budget(progress)) if attempt else None
+    return _deliver_with_helpers(attempt, progress)
+
+
+def join_run(attempt_id, progress=None):
+    """A free worker helps deliver a running run: it claims batches beside the others until
+    none is pending, without taking the run over."""
+    return join(attempt_id, progress=progress, budget=_budget(progress))
 
 
 def kick_mailing(mailing_id):

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from config.env import ConfigError, StrictEnv
+from config.env import ConfigError, StrictEnv, domain_rate_limits
 from config.tests.test_config import ROOT, manage
 
 
@@ -100,3 +100,16 @@ def test_every_variable_is_read_once_in_the_settings():
         and isinstance(node.args[0], ast.Constant)
     )
     assert reads and {name: count for name, count in reads.items() if count > 1} == {}
+
+
+@pytest.mark.parametrize("value", ["gmail.com=20, mail.ru=ten", "gmail.com", "=5", "gmail.com=0", "a@b.ru=3"])
+def test_a_bad_domain_rate_limit_is_refused_naming_the_variable(value):
+    with pytest.raises(ConfigError, match="^MAILING_DOMAIN_RATE_LIMITS: cannot understand"):
+        domain_rate_limits(env_with(MAILING_DOMAIN_RATE_LIMITS=value))
+
+
+def test_domain_rate_limits_are_read_per_lowercased_domain():
+    assert domain_rate_limits(env_with(MAILING_DOMAIN_RATE_LIMITS="Gmail.com=20, mail.ru=0.5,")) == {
+        "gmail.com": 20.0, "mail.ru": 0.5,
+    }
+    assert domain_rate_limits(env_with()) == {}

@@ -27,7 +27,10 @@ from django.utils.translation import gettext as _
 
 from lib.dates import local_datetime
 from lib.smtp import SMTPTransport, TransportError
-from mailings.delivery.progress import Results, claim_batch, new_claim, progress_writes_tuned, release_claimed
+from mailings.delivery.progress import (
+    Results, claim_batch, held_rows, new_claim, progress_writes_tuned, release_claimed,
+)
+from mailings.delivery.throttle import SLOW_DOWN_CODES, SharedRateLimiter
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, SkipReason, Suppression
 from mailings.rendering import PreparedMessage
 from mailings.runs.state import describe, finish, hand_over, pause_run, stop_reason
@@ -35,27 +38,6 @@ from mailings.runs.state import describe, finish, hand_over, pause_run, stop_rea
 logger = logging.getLogger(__name__)
 
 FLUSH_EVERY = 2.0  # seconds: the attempt's counters and heartbeat are written at least this often
-
-
-class RateLimiter:
-    """At most ``rate`` sends per second (0 = unlimited)."""
-
-    def __init__(self, rate, *, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / rate if rate else 0.0
-        self.clock, self.sleep = clock, sleep
-        self.next_at = 0.0
-
-    def wait(self, before_sleep=None):
-        """Wait for the next slot; ``before_sleep`` runs first when waiting is needed."""
-        if not self.interval:
-            return
-        now = self.clock()
-        if now < self.next_at:
-            if before_sleep:
-                before_sleep()
-            self.sleep(self.next_at - now)
-            now = self.next_at
-        self.next_at = now + self.interval
 
 
 class Paused(Exception):
@@ -67,17 +49,27 @@ class Paused(Exception):
 
 
 class RunDelivery:
-    """Delivers one attempt; instantiated per run (holds the connection and counters)."""
+    """Delivers one attempt; instantiated per worker on a run (holds the connection and counters).
 
-    def __init__(self, attempt, *, now, sleep, progress, budget=None):
+    Several workers may deliver one run: the one that claimed it, and ``joined`` ones
+    (``join``) that claim batches beside it without taking the run over. Every worker checks
+    at each batch that the mailing may still be sent and the run is still running, and
+    keeps the run's heartbeat fresh; the last worker holding rows ends the pass.
+    """
+
+    def __init__(self, attempt, *, now, sleep, progress, budget=None, joined=False):
         self.attempt = attempt
+        self.joined = joined
         self.deadline = time.monotonic() + budget if budget else None
         self.after_id = 0  # rows up to here were claimed by this run
         self.claim = new_claim()
         self.now, self.sleep, self.progress = now, sleep, progress
         self.transport = SMTPTransport.from_settings()
         self.message = PreparedMessage.for_attempt(attempt)
-        self.limiter = RateLimiter(settings.MAILING_RATE_LIMIT, sleep=sleep)
+        self.limiter = SharedRateLimiter(
+            attempt_id=attempt.pk, rate=settings.MAILING_RATE_LIMIT,
+            domain_rates=settings.MAILING_DOMAIN_RATE_LIMITS, sleep=sleep,
+        )
         self.connection_failures = 0
         self.last_error = None
         self.last_reply = ""
@@ -133,8 +125,12 @@ class RunDelivery:
             return
         if self.is_test and not recipient.full_name:
             recipient.full_name = self.owner_name
+        if self.limiter.held(recipient.email):
+            results.record(recipient, DeliveryStatus.PENDING, reply=_("Its domain asked to slow down; retried later."),
+                           attempted=False)
+            return
         self.connect(results)
-        self.limiter.wait(before_sleep=lambda: self.save(results))
+        self.limiter.wait(recipient.email, before_sleep=lambda: self.save(results))
         data = self.message.build(recipient, date)
         skip = []
 
@@ -145,7 +141,10 @@ class RunDelivery:
         try:
             outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
         except TransportError as error:
-            results.record_error(recipient, error)
+            if self.domain_slows_down(recipient, error):
+                results.record(recipient, DeliveryStatus.PENDING, error.code, error.message, attempted=False)
+            else:
+                results.record_error(recipient, error)
             self.last_error = error
             if error.connection:
                 self.note_connection_failure(error)
@@ -158,6 +157,14 @@ class RunDelivery:
             return  # None: another worker took the run over; the row is theirs
         self.connection_failures = 0
         results.record(recipient, DeliveryStatus.SENT, *outcome)
+
+    def domain_slows_down(self, recipient, error):
+        """A capped domain's 421/451 before the message went through is throttling, not the
+        recipient's failure: the domain is held for MAILING_RETRY_DELAY for every worker and
+        the row goes back to pending with its tries unchanged."""
+        if error.maybe_delivered or error.code not in SLOW_DOWN_CODES:
+            return False
+        return self.limiter.hold(recipient.email, settings.MAILING_RETRY_DELAY)
 
     def begin_smtp(self, recipient, results):
         """The one small transaction at the start of an SMTP transaction (its envelope sent,
@@ -226,8 +233,12 @@ class RunDelivery:
                 reason = stop_reason(attempt.mailing_id)
                 if reason:
                     return self.stop(reason)
+                if not Attempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING).exists():
+                    return self.current()  # another worker paused or ended the run
                 if self.deadline and time.monotonic() > self.deadline:
-                    return hand_over(attempt)
+                    # A joiner just leaves; the worker that claimed the run hands it over
+                    # (and its successor brings new joiners).
+                    return self.current() if self.joined else hand_over(attempt)
                 batch = claim_batch(attempt.pk, settings.MAILING_BATCH_SIZE, after_id=self.after_id, claim=self.claim)
                 if not batch:
                     break
@@ -237,7 +248,31 @@ class RunDelivery:
             return self.pause_for_server(paused.error)
         finally:
             self.transport.close()
-        return self.end_of_pass()
+        return self.end_if_last()
+
+    def current(self):
+        self.attempt.refresh_from_db()
+        return self.attempt
+
+    def end_if_last(self):
+        """No pending row is left for this worker: end the pass if no other worker still
+        holds rows, exactly once whoever gets here.
+
+        The conditional UPDATE takes the run's row lock (on SQLite, the write lock) and
+        lets only a running run through, so two workers finishing together end it once.
+        Rows a dead worker left claimed or 'sending' keep the run open: its heartbeat goes
+        stale and ``claim_resume`` recovers them, then ends it.
+        """
+        with transaction.atomic():
+            running = Attempt.objects.filter(pk=self.attempt.pk, status=AttemptStatus.RUNNING).update(
+                heartbeat_at=self.now()
+            )
+            if not running:
+                return self.current()
+            if held_rows(self.attempt.pk):
+                logger.info("attempt %s: other workers still hold rows; they end the pass", self.attempt.pk)
+                return self.attempt
+            return self.end_of_pass()
 
     def stop(self, reason):
         text = _("Stopped before the next batch: %(reason)s.") % {"reason": reason}
@@ -285,12 +320,21 @@ def task_budget():
     return max(timeout * 0.8, timeout - 120) if timeout else None
 
 
-def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None):
+def deliver(attempt, *, now=timezone.now, sleep=time.sleep, progress=None, budget=None, joined=False):
     """Deliver a claimed (or resumed) run until it finishes, pauses, is stopped or its time
-    ``budget`` (seconds) is spent."""
+    ``budget`` (seconds) is spent; ``joined``: help the worker that claimed it (see ``join``)."""
     attempt = Attempt.objects.select_related("mailing__message", "mailing__owner").get(pk=attempt.pk)
     if attempt.status != AttemptStatus.RUNNING:
         return attempt
-    logger.info("attempt %s: delivering in pid %s", attempt.pk, os.getpid())
+    logger.info("attempt %s: delivering in pid %s%s", attempt.pk, os.getpid(), " (joined)" if joined else "")
     with progress_writes_tuned():
-        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget).run()
+        return RunDelivery(attempt, now=now, sleep=sleep, progress=progress, budget=budget, joined=joined).run()
+
+
+def join(attempt_id, **options):
+    """Claim batches of a running run beside the worker that claimed it; None when the run
+    is gone. A run already ended, paused or a test send is left alone."""
+    attempt = Attempt.objects.filter(pk=attempt_id).first()
+    if attempt is None or attempt.kind == AttemptKind.TEST:
+        return attempt
+    return deliver(attempt, joined=True, **options)

@@ -69,6 +69,13 @@ def release_claimed(attempt_id, claim):
     )
 
 
+def held_rows(attempt_id):
+    """Whether some worker holds rows of the run (claimed, or inside an SMTP transaction)."""
+    return Delivery.objects.filter(
+        attempt_id=attempt_id, status__in=[DeliveryStatus.CLAIMED, DeliveryStatus.SENDING]
+    ).exists()
+
+
 DELIVERY = Delivery._meta.db_table
 CLIENT = Client._meta.db_table
 SUPPRESSION = Suppression._meta.db_table

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from backoffice.accounts.service import block_user
 from mailings import dispatch, services, tasks
-from mailings.delivery import loop, progress
+from mailings.delivery import loop, progress, throttle
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, MailingStatus
 from mailings.runs import claim
 from mailings.tests.factories import make_mailing
@@ -336,9 +336,9 @@ def test_the_rate_limit_spaces_sends():
         slept.append(round(seconds, 6))
         clock[0] += seconds
 
-    limiter = loop.RateLimiter(4, clock=lambda: clock[0], sleep=sleep)
+    limiter = throttle.SharedRateLimiter(attempt_id=1, rate=4, clock=lambda: clock[0], sleep=sleep)
     for _ in range(3):
-        limiter.wait()
+        limiter.wait("c00000@example.org")
 
     assert slept == [0.25, 0.25]
 

@@ -25,9 +25,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--mailing", type=int, help="send this mailing now, due or not")
+        parser.add_argument("--join", type=int, metavar="ATTEMPT",
+                            help="help the workers delivering this running run (attempt id)")
 
-    def handle(self, mailing=None, **options):
+    def handle(self, mailing=None, join=None, **options):
         now = timezone.now()
+        if join is not None:
+            found = Attempt.objects.filter(pk=join).first()
+            if found is None:
+                raise CommandError(_("No run with id %(id)s.") % {"id": join})
+            self.report(tasks.join_run(join, progress=self.bar(found.recipients)))
+            return
         if mailing is not None:
             found = Mailing.objects.filter(pk=mailing).first()
             if found is None:
