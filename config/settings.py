@@ -212,6 +212,10 @@ MAILING_STALE_AFTER = env.float("MAILING_STALE_AFTER", default=120)  # s without
 DKIM_KEY = dkim_key(env)
 # Domain of the VERP bounce address bounces+<token>@BOUNCE_DOMAIN (empty: the From domain).
 BOUNCE_DOMAIN = env.str("BOUNCE_DOMAIN", default="").strip().lower()
+# Soft bounces in a row (reported back for one address) after which it is suppressed.
+SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
+# Port of `manage.py bounce_server`, the SMTP intake the bounce domain's MX points at.
+BOUNCE_SERVER_PORT = env.int("BOUNCE_SERVER_PORT", default=2525)
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lib.smtp import SMTPTransport, TransportError
+from mailings.bounces import return_path
 from mailings.delivery.progress import Results, claim_batch, new_claim, progress_writes_tuned, release_claimed
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
 from mailings.rendering import PreparedMessage
@@ -129,7 +130,8 @@ class RunDelivery:
             return skip[0] == ""
 
         try:
-            outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
+            envelope_sender = return_path(recipient.delivery_id, self.message.from_address)  # per-delivery VERP
+            outcome = self.transport.send(envelope_sender, recipient.email, data, start=start)
         except TransportError as error:
             results.record_error(recipient, error)
             self.last_error = error
