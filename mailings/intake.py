@@ -1,8 +1,9 @@
 """The bounce intake: an SMTP server (aiosmtpd) for the bounce domain (``manage.py bounce_server``).
 
-The bounce domain's MX points here (directly, or through the local MTA). It takes mail
-only for VERP addresses (``bounces+<token>@…``) and hands each message, with the address
-it was sent to, to ``mailings.bounces.handle_report``. The database work runs in one
+The bounce domain's MX points here (directly, or through the local MTA). It refuses a
+VERP address (``bounces+<token>@…``) whose token is not genuine, takes any other (the
+feedback-loop address that complaints come to), and hands each message, with the address
+it was sent to, to ``mailings.bounces.handle_report``, which acts only on a genuine token. The database work runs in one
 worker thread, off the event loop. If handling fails, the sender is told to try again
 later (451), so a report is not lost to a passing database hiccup.
 """
@@ -26,9 +27,9 @@ class BounceHandler:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bounce-intake")
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if verp.token_from_address(address) is None:
-            return "550 5.1.1 No such mailbox here"
-        envelope.rcpt_tos.append(address)
+        if verp.token_from_address(address) is not None and not _genuine(address):
+            return "550 5.1.1 No such mailbox here"  # a forged or altered VERP address
+        envelope.rcpt_tos.append(address)  # others (the feedback-loop address) carry complaints
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -40,6 +41,14 @@ class BounceHandler:
             logger.exception("bounce intake: a report could not be handled")
             return "451 4.3.0 Could not handle the report now; try again later"
         return "250 OK"
+
+
+def _genuine(address):
+    try:
+        verp.delivery_id_from_address(address)
+    except verp.BadToken:
+        return False
+    return True
 
 
 def _handle(raw_bytes, recipient):
