@@ -3,10 +3,6 @@ and complaints coming back (mailings/bounces.py, manage.py bounce_server) that m
 delivery and suppress the address. A real SMTP server on loopback receives the mail; the
 reports are real multipart/report messages."""
 import smtplib
-from email.message import EmailMessage
-from email.mime.message import MIMEMessage
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 
 import dkim as dkimpy
 import pytest
@@ -19,8 +15,10 @@ from lib import dkim, verp
 from lib.smtp_server import _free_port
 from mailings import services
 from mailings.bounces import handle_report, return_path
+from mailings.delivery import loop
 from mailings.intake import BounceServer
 from mailings.models import Delivery, DeliveryStatus, SoftBounces, Suppression, SuppressionReason
+from mailings.runs import claim
 from mailings.tests.factories import make_attempt, make_mailing
 from mailings.tests.test_dkim_interop import QuietLogger, ZoneResolver, mail_dkim_missing, mail_dkim_verdict
 from mailings.tests.test_sending import run_now
@@ -140,51 +138,39 @@ def test_without_a_bounce_domain_the_from_domain_takes_the_bounces(settings):
 
 def dsn(recipient, bounce_address, *, status="5.1.1", action="failed",
         diagnostic="smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown"):
-    """An RFC 3464 report as a real MTA (Postfix) writes it, to the message's Return-Path."""
-    report = MIMEMultipart("report", report_type="delivery-status")
-    report["From"] = "MAILER-DAEMON@mx.example.org (Mail Delivery System)"
-    report["To"] = bounce_address
-    report["Subject"] = "Undelivered Mail Returned to Sender"
-    report["Auto-Submitted"] = "auto-replied"
-    report.attach(MIMEText("I'm sorry to have to inform you that your message could not be delivered.\n"))
-    status_part = EmailMessage()
-    status_part.set_content(
-        "Reporting-MTA: dns; mx.example.org\n\n"
-        f"Final-Recipient: rfc822; {recipient}\nAction: {action}\nStatus: {status}\n"
-        f"Diagnostic-Code: {diagnostic.format(rcpt=recipient)}\n"
-    )
-    status_part.replace_header("Content-Type", "message/delivery-status")
-    del status_part["Content-Transfer-Encoding"]
-    report.attach(status_part)
-    original = EmailMessage()
-    original["Return-Path"] = f"<{bounce_address}>"
-    original["From"] = "news@example.com"
-    original["To"] = recipient
-    original["Subject"] = "Hello"
-    report.attach(MIMEText(original.as_string(), "rfc822-headers"))
-    return report.as_bytes()
+    """An RFC 3464 report as Postfix writes it, addressed to the message's Return-Path."""
+    diagnostic = diagnostic.format(rcpt=recipient)
+    return (
+        "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n"
+        f"To: {bounce_address}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B1"\r\n\r\n'
+        "--B1\r\nContent-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
+        "--B1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.org\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: {diagnostic}\r\n\r\n"
+        "--B1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Return-Path: <{bounce_address}>\r\nFrom: news@example.com\r\nTo: {recipient}\r\nSubject: Hello\r\n\r\n"
+        "--B1--\r\n"
+    ).encode()
 
 
 def arf(recipient, bounce_address):
     """A feedback-loop complaint (RFC 5965) quoting the original message."""
-    report = MIMEMultipart("report", report_type="feedback-report")
-    report["From"] = "fbl@isp.example"
-    report["To"] = "fbl@example.com"
-    report["Subject"] = "FW: Hello"
-    report.attach(MIMEText("This is an email abuse report.\n"))
-    feedback = EmailMessage()
-    feedback.set_content(f"Feedback-Type: abuse\nUser-Agent: ISP-FBL/1.0\nVersion: 1\nOriginal-Rcpt-To: {recipient}\n")
-    feedback.replace_header("Content-Type", "message/feedback-report")
-    del feedback["Content-Transfer-Encoding"]
-    report.attach(feedback)
-    original = EmailMessage()
-    original["Return-Path"] = f"<{bounce_address}>"
-    original["From"] = "news@example.com"
-    original["To"] = recipient
-    original["Subject"] = "Hello"
-    original.set_content("Hi")
-    report.attach(MIMEMessage(original))
-    return report.as_bytes()
+    return (
+        "From: fbl@isp.example\r\nTo: fbl@example.com\r\nSubject: FW: Hello\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="B2"\r\n\r\n'
+        "--B2\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n\r\n"
+        "--B2\r\nContent-Type: message/feedback-report\r\n\r\n"
+        f"Feedback-Type: abuse\r\nUser-Agent: ISP-FBL/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: {recipient}\r\n\r\n"
+        "--B2\r\nContent-Type: message/rfc822\r\n\r\n"
+        f"Return-Path: <{bounce_address}>\r\nFrom: news@example.com\r\nTo: {recipient}\r\nSubject: Hello\r\n\r\nHi\r\n\r\n"
+        "--B2--\r\n"
+    ).encode()
 
 
 def sent_deliveries(alice, count=2):
@@ -304,8 +290,8 @@ def test_a_bounce_delivered_to_the_intake_suppresses_the_address_for_the_next_ru
         smtp_server, settings, sync_queue):
     settings.BOUNCE_DOMAIN = "bounces.example.com"
     owner = get_user_model().objects.create_user(email="owner@example.com", password="x", full_name="Owner")
-    mailing = make_mailing(owner, 3)
-    run_now(mailing)
+    mailing = make_mailing(owner, 3, periodicity="daily")  # saved and committed: the inline queue runs it at once
+    assert smtp_server.wait_for(3)
     by_rcpt = {received.rcpt_tos[0]: received.mail_from for received in smtp_server.messages}
     assert len(by_rcpt) == 3
     dead = "c00001@example.org"
@@ -330,7 +316,9 @@ def test_a_bounce_delivered_to_the_intake_suppresses_the_address_for_the_next_ru
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["bounced", "sent", "sent"]
 
     smtp_server.reset()
-    assert services.send_now(mailing=mailing)
+    mailing.refresh_from_db()
+    tomorrow = mailing.next_run_at
+    loop.deliver(claim.claim_scheduled_run(mailing_id=mailing.pk, now=tomorrow), now=lambda: tomorrow)
 
     assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00002@example.org"]
     skipped = Delivery.objects.get(email=dead, status=DeliveryStatus.SKIPPED)
