@@ -18,6 +18,7 @@ from django.db.models.functions import Lower
 from lib import arf, bounces, verp
 from mailings.audience import suppress
 from mailings.models import Client, Delivery, DeliveryStatus, SoftBounces, SuppressionReason
+from mailings.signals import figures_changed
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def handle_report(raw_bytes, envelope_recipient=None):
         delivery = _delivery_for(complaint.token)
         if delivery is None:
             return Outcome("ignored")
-        return Outcome("complaint", delivery.pk, _complained(delivery, complaint))
+        return _announced(delivery, Outcome("complaint", delivery.pk, _complained(delivery, complaint)))
     report = bounces.parse(raw_bytes, envelope_recipient)
     if report.kind != "bounce" or not report.failures:
         return Outcome("ignored")
@@ -57,8 +58,15 @@ def handle_report(raw_bytes, envelope_recipient=None):
         return Outcome("ignored")
     failure = _failure_for(delivery, report.failures)
     if failure.severity == bounces.HARD:
-        return Outcome("hard", delivery.pk, _bounced(delivery, failure))
+        return _announced(delivery, Outcome("hard", delivery.pk, _bounced(delivery, failure)))
     return Outcome("soft", delivery.pk, _soft_bounced(delivery, failure))
+
+
+def _announced(delivery, outcome):
+    """A changed delivery changes its mailing's figures: the statistics caches move on."""
+    if outcome.changed:
+        figures_changed.send(sender=Delivery, mailing_id=delivery.attempt.mailing_id)
+    return outcome
 
 
 def _delivery_for(token):

@@ -73,7 +73,7 @@ def export_url(mailing, fmt, form):
     url = reverse("admin:mailings_mailing_report_export", args=[mailing.pk, fmt])
     params = form.data.copy() if form.is_bound else None
     if params:
-        for name in ("page", "fpage"):
+        for name in ("page", "fpage", "rpage"):
             params.pop(name, None)
         return f"{url}?{params.urlencode()}"
     return url
@@ -82,12 +82,18 @@ def export_url(mailing, fmt, form):
 ATTEMPT_HEADERS = [
     gettext_lazy("Started at"), gettext_lazy("Last attempt at"), gettext_lazy("Kind"),
     gettext_lazy("Status"), gettext_lazy("Sent"), gettext_lazy("Failed"), gettext_lazy("Unknown"),
-    gettext_lazy("Success rate"), gettext_lazy("Mail server response"),
+    gettext_lazy("Success rate"), gettext_lazy("Bounced"), gettext_lazy("Complained"),
+    gettext_lazy("Mail server response"),
 ]
 FAILURE_HEADERS = [
     gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Status"),
     gettext_lazy("Time"), gettext_lazy("Tries"), gettext_lazy("SMTP code"),
     gettext_lazy("SMTP response"),
+]
+
+RETURN_HEADERS = [
+    gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Status"),
+    gettext_lazy("What the receiving server said"),
 ]
 
 
@@ -100,6 +106,10 @@ def summary_cards(summary):
         (_("Failed"), summary["failed"], "failed"),
         (_("Unknown"), summary["unknown"], "unknown"),
         (_("Success rate"), rate_text(summary["rate"]), "rate"),
+        (_("Bounced"), summary["bounced"], "bounced"),
+        (_("Bounce rate"), rate_text(summary["bounced_rate"]), "bounced_rate"),
+        (_("Complained"), summary["complained"], "complained"),
+        (_("Complaint rate"), rate_text(summary["complained_rate"]), "complained_rate"),
     ]
 
 
@@ -140,6 +150,7 @@ class MailingReportsAdminMixin:
             mailing, filters,
             attempts_page=page_number(request.GET.get("page")),
             failures_page=page_number(request.GET.get("fpage")),
+            returns_page=page_number(request.GET.get("rpage")),
         )
         context = {
             **self.admin_site.each_context(request),
@@ -151,10 +162,12 @@ class MailingReportsAdminMixin:
                 **data,
                 "attempts": with_labels(data["attempts"], kind=AttemptKind, status=AttemptStatus),
                 "failures": with_labels(data["failures"], status=DeliveryStatus),
+                "returns": with_labels(data["returns"], status=DeliveryStatus),
             },
             "summary_cards": summary_cards(data["summary"]),
             "attempt_headers": ATTEMPT_HEADERS,
             "failure_headers": FAILURE_HEADERS,
+            "return_headers": RETURN_HEADERS,
             "runs_chart": charts.runs_chart(data["chart_runs"]),
             "chart_options": charts.options(stacked=True),
             "export_links": [(fmt.upper(), export_url(mailing, fmt, form)) for fmt in WRITERS],

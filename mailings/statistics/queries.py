@@ -2,13 +2,16 @@
 
 Definitions (also in docs/statistics.md):
 
-- **sent**: deliveries with status ``sent``.
+- **sent**: deliveries the receiving server accepted: status ``sent``, and ``bounced`` or
+  ``complained`` (accepted first; what came back later is counted on its own).
 - **failed**: status ``failed`` (permanent, 5xx) plus ``deferred`` (a temporary failure
   that was never turned into a delivery: once a retry succeeds the row becomes ``sent``).
 - **unknown**: status ``unknown`` (the message may have been delivered: the worker died
   inside its SMTP transaction, or the server's verdict after the data never came clearly).
 - **success rate**: sent / (sent + failed). Unknown, pending, claimed, sending and skipped rows
   are left out: they are neither a success nor a failure.
+- **bounced** / **complained**: a hard bounce or a spam complaint came back for the
+  delivery (mailings/bounces.py); their rates are over sent.
 - Test sends (``Attempt.kind == test``) go to the owner, not to clients: never counted.
 - The dashboard's days are local days in ``settings.TIME_ZONE``; a delivery's moment is
   its ``sent_at`` (the time of its outcome), or its run's start when it has none.
@@ -44,7 +47,9 @@ from mailings.models import (
     MailingStatus,
 )
 
-SENT = (DeliveryStatus.SENT,)
+SENT = (DeliveryStatus.SENT, DeliveryStatus.BOUNCED, DeliveryStatus.COMPLAINED)
+BOUNCED = (DeliveryStatus.BOUNCED,)
+COMPLAINED = (DeliveryStatus.COMPLAINED,)
 FAILED = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
 UNKNOWN = (DeliveryStatus.UNKNOWN,)
 DASHBOARD_DAYS = 30
@@ -70,6 +75,20 @@ def outcome_counts(prefix=""):
         return Count(f"{prefix}pk", filter=Q(**{f"{prefix}status__in": statuses}))
 
     return {"sent": count(SENT), "failed": count(FAILED), "unknown": count(UNKNOWN)}
+
+
+def returned_counts(prefix=""):
+    """Count(...) expressions for bounced / complained over (related) deliveries."""
+    def count(statuses):
+        return Count(f"{prefix}pk", filter=Q(**{f"{prefix}status__in": statuses}))
+
+    return {"bounced": count(BOUNCED), "complained": count(COMPLAINED)}
+
+
+def returned_rates(counts, sent):
+    """Bounce and complaint rates (percent of sent), None when nothing was sent."""
+    return {f"{key}_rate": round(100 * counts[key] / sent, 1) if sent else None
+            for key in ("bounced", "complained")}
 
 
 def success_rate(sent, failed):
@@ -294,18 +313,20 @@ def report_attempts(mailing, filters):
     """The mailing's runs in the filter, newest first, each with its delivery counts."""
     attempts = filters.apply(counted_attempts().filter(mailing=mailing))
     return attempts.annotate(
-        total=Count("deliveries"), **{f"n_{k}": v for k, v in outcome_counts("deliveries__").items()}
+        total=Count("deliveries"),
+        **{f"n_{k}": v for k, v in {**outcome_counts("deliveries__"), **returned_counts("deliveries__")}.items()},
     ).order_by("-started_at", "-pk")
 
 
 ATTEMPT_FIELDS = (
     "pk", "kind", "status", "started_at", "finished_at", "server_response", "recipients", "total",
-    "n_sent", "n_failed", "n_unknown",
+    "n_sent", "n_failed", "n_unknown", "n_bounced", "n_complained",
 )
 
 
 def with_run_rate(row):
-    return {**row, "rate": success_rate(row["n_sent"], row["n_failed"])}
+    returned = {"bounced": row["n_bounced"], "complained": row["n_complained"]}
+    return {**row, "rate": success_rate(row["n_sent"], row["n_failed"]), **returned_rates(returned, row["n_sent"])}
 
 
 def attempt_rows(attempts):
@@ -331,8 +352,18 @@ def report_summary(mailing, filters, runs):
         Delivery.objects.filter(attempt__mailing=mailing).exclude(attempt__kind=AttemptKind.TEST),
         prefix="attempt__",
     )
-    counts = deliveries.aggregate(total=Count("pk"), **outcome_counts())
-    return {**with_rate(counts), "total": counts["total"], "runs": runs}
+    counts = deliveries.aggregate(total=Count("pk"), **outcome_counts(), **returned_counts())
+    returned = {"bounced": counts["bounced"], "complained": counts["complained"]}
+    return {**with_rate(counts), **returned, **returned_rates(returned, counts["sent"]),
+            "total": counts["total"], "runs": runs}
+
+
+def report_returns(mailing, filters):
+    """Bounced and complained recipients of the runs in the filter, with the remote server's words."""
+    deliveries = Delivery.objects.filter(
+        attempt__mailing=mailing, status__in=BOUNCED + COMPLAINED
+    ).exclude(attempt__kind=AttemptKind.TEST)
+    return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
 
 
 def page_of(queryset, number, fields, shape=dict):
@@ -345,16 +376,16 @@ def page_of(queryset, number, fields, shape=dict):
     }
 
 
-def report(mailing, filters, attempts_page=1, failures_page=1):
+def report(mailing, filters, attempts_page=1, failures_page=1, returns_page=1):
     """Summary, chart of runs and one page of each table, cached per mailing version."""
-    params = (mailing.pk, filters, attempts_page, failures_page)
+    params = (mailing.pk, filters, attempts_page, failures_page, returns_page)
     return cached(
         "report", mailing_version_key(mailing.pk), params,
-        lambda: compute_report(mailing, filters, attempts_page, failures_page),
+        lambda: compute_report(mailing, filters, attempts_page, failures_page, returns_page),
     )
 
 
-def compute_report(mailing, filters, attempts_page, failures_page):
+def compute_report(mailing, filters, attempts_page, failures_page, returns_page=1):
     attempts = report_attempts(mailing, filters)
     attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS, with_run_rate)
     chart_runs = list(reversed(attempt_rows(attempts[:CHART_RUNS])))
@@ -363,6 +394,7 @@ def compute_report(mailing, filters, attempts_page, failures_page):
         "attempts": attempts_table,
         "chart_runs": chart_runs,
         "failures": page_of(report_failures(mailing, filters), failures_page, FAILURE_FIELDS),
+        "returns": page_of(report_returns(mailing, filters), returns_page, FAILURE_FIELDS),
     }
 
 

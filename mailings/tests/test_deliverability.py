@@ -7,6 +7,7 @@ import smtplib
 import dkim as dkimpy
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 from dnslib.server import DNSServer
 
@@ -323,3 +324,28 @@ def test_a_bounce_delivered_to_the_intake_suppresses_the_address_for_the_next_ru
     assert sorted(smtp_server.recipients()) == ["c00000@example.org", "c00002@example.org"]
     skipped = Delivery.objects.get(email=dead, status=DeliveryStatus.SKIPPED)
     assert skipped.skip_reason == SuppressionReason.BOUNCED
+
+
+# --- The report ---------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_the_report_counts_bounces_and_complaints_and_lists_them_with_the_servers_words(client, alice):
+    bounced, complained = sent_deliveries(alice)
+    url = reverse("admin:mailings_mailing_report", args=[bounced.attempt.mailing_id])
+    client.force_login(alice)
+    assert client.get(url).context["report"]["summary"]["bounced"] == 0  # now cached
+
+    handle_report(dsn(bounced.email, bounce_address(bounced)), bounce_address(bounced))
+    handle_report(arf(complained.email, bounce_address(complained)), "fbl@example.com")
+    response = client.get(url)
+
+    summary = response.context["report"]["summary"]
+    assert {k: summary[k] for k in ("sent", "bounced", "complained", "bounced_rate", "complained_rate")} == {
+        "sent": 2, "bounced": 1, "complained": 1, "bounced_rate": 50.0, "complained_rate": 50.0}
+    run = response.context["report"]["attempts"]["rows"][0]
+    assert (run["n_bounced"], run["n_complained"]) == (1, 1)
+    page = response.content.decode()
+    returns = page[page.index('id="report-returns"'):]
+    assert f'data-delivery="{bounced.pk}"' in returns and f'data-delivery="{complained.pk}"' in returns
+    assert "User unknown" in returns
+    assert 'data-figure="bounced">1<' in page
