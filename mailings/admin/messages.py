@@ -1,7 +1,7 @@
 """Messages: the text of a mailing, with a preview as a sample recipient sees it."""
 from django.contrib import admin
 from django.db.models import Count
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import display
@@ -10,6 +10,7 @@ from lib.sanitize import sanitize_html
 from mailings.admin.base import OwnedAdmin
 from mailings.forms import MessageForm
 from mailings.models import Message
+from mailings.preflight import findings
 from mailings.rendering import Template as MessageTemplate
 
 
@@ -24,7 +25,7 @@ class MessageAdmin(OwnedAdmin):
     search_fields = ["subject"]
     list_filter = ["created_at"]
     date_hierarchy = "created_at"
-    readonly_fields = ["preview", "created_at", "updated_at"]
+    readonly_fields = ["preview", "preflight", "created_at", "updated_at"]
 
     def get_queryset(self, request):
         # Meta.ordering is dropped from aggregate queries; autocomplete pages need an order.
@@ -32,7 +33,7 @@ class MessageAdmin(OwnedAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["subject", "body"]
-        return fields + ["preview", "created_at", "updated_at"] if obj else fields
+        return fields + ["preview", "preflight", "created_at", "updated_at"] if obj else fields
 
     @display(description=_("mailings"), ordering="mailing_count")
     def mailing_count(self, message):
@@ -55,4 +56,15 @@ class MessageAdmin(OwnedAdmin):
             f"{sample['full_name']} <{sample['email']}>",
             subject,
             mark_safe(body),  # sanitised just above
+        )
+
+    @display(description=_("pre-flight check"))
+    def preflight(self, message):
+        """What receivers' filters will look at, in a sample build of the message."""
+        return format_html(
+            '<ul class="flex flex-col gap-1" id="preflight">{}</ul>',
+            format_html_join(
+                "", '<li data-problem="{}" class="{}">{}</li>',
+                ((int(problem), "text-red-600" if problem else "", text) for problem, text in findings(message)),
+            ),
         )
