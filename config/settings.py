@@ -187,7 +187,7 @@ AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip"
 # --- E-mail ---------------------------------------------------------------------------
 # Every e-mail goes through the task queue; the worker sends it with MAIL_TRANSPORT_BACKEND.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="lib.mail_backend.QueuedEmailBackend")
-MAIL_TRANSPORT_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+MAIL_TRANSPORT_BACKEND = "lib.mail_backend.TransportEmailBackend"  # lib.smtp: DKIM-signed when configured
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
