@@ -49,7 +49,7 @@ def handle_report(raw_bytes, envelope_recipient=None):
         delivery = _delivery_for(complaint.token)
         if delivery is None:
             return Outcome("ignored")
-        return _announced(delivery, Outcome("complaint", delivery.pk, _complained(delivery, complaint)))
+        return _announced(delivery, Outcome("complaint", delivery.pk, _complained(delivery)))
     report = bounces.parse(raw_bytes, envelope_recipient)
     if report.kind != "bounce" or not report.failures:
         return Outcome("ignored")
@@ -100,18 +100,20 @@ def _bounced(delivery, failure):
         changed = Delivery.objects.filter(pk=delivery.pk, status__in=REPORTABLE).update(
             status=DeliveryStatus.BOUNCED, smtp_response=words or delivery.smtp_response,
         )
-        suppress(_owner_id(delivery), delivery.email, SuppressionReason.BOUNCED)
-        SoftBounces.objects.filter(owner_id=_owner_id(delivery), email__iexact=delivery.email).delete()
+        if changed:  # a replay does not put back an address its owner has since let through
+            suppress(_owner_id(delivery), delivery.email, SuppressionReason.BOUNCED)
+            SoftBounces.objects.filter(owner_id=_owner_id(delivery), email__iexact=delivery.email).delete()
     return bool(changed)
 
 
-def _complained(delivery, complaint):
+def _complained(delivery):
     """Spam complaint: the delivery is 'complained'; the address is suppressed."""
     with transaction.atomic():
         changed = Delivery.objects.filter(
             pk=delivery.pk, status__in=(*REPORTABLE, DeliveryStatus.BOUNCED),
         ).update(status=DeliveryStatus.COMPLAINED)
-        suppress(_owner_id(delivery), delivery.email, SuppressionReason.COMPLAINED)
+        if changed:
+            suppress(_owner_id(delivery), delivery.email, SuppressionReason.COMPLAINED)
     return bool(changed)
 
 

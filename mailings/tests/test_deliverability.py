@@ -202,9 +202,10 @@ def test_a_hard_bounce_marks_the_delivery_and_suppresses_the_address_once(alice)
     other.refresh_from_db()
     assert other.status == DeliveryStatus.SENT
 
+    Suppression.objects.all().delete()  # the owner lets the address through again
     replay = handle_report(report, bounce_address(bounced))
     assert (replay.kind, replay.changed) == ("hard", False)
-    assert Suppression.objects.count() == 1
+    assert not Suppression.objects.exists()
 
 
 @pytest.mark.django_db
