@@ -1,4 +1,6 @@
 """Start-up checks: a misconfigured service is reported as one line naming the variable."""
+from email.utils import parseaddr
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -33,3 +35,22 @@ def check_secret_key(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register("deliverability")
+def check_dkim_alignment(app_configs=None, **kwargs):
+    """DMARC passes on DKIM only when the signing domain is the From domain or its parent."""
+    key = settings.DKIM_KEY
+    if key is None:
+        return []
+    from_domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2].lower()
+    if from_domain == key.domain or from_domain.endswith("." + key.domain):
+        return []
+    return [
+        Warning(
+            f"DKIM_DOMAIN: {key.domain} is not the domain of DEFAULT_FROM_EMAIL ({from_domain}) nor its parent; "
+            "receivers will not count the signature for DMARC.",
+            hint="Set DKIM_DOMAIN to the From domain (or its parent), or change DEFAULT_FROM_EMAIL.",
+            id="backoffice.W002",
+        )
+    ]

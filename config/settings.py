@@ -190,7 +190,7 @@ AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip"
 # --- E-mail ---------------------------------------------------------------------------
 # Every e-mail goes through the task queue; the worker sends it with MAIL_TRANSPORT_BACKEND.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="lib.mail_backend.QueuedEmailBackend")
-MAIL_TRANSPORT_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+MAIL_TRANSPORT_BACKEND = "lib.mail_backend.TransportEmailBackend"  # lib.smtp: DKIM-signed when configured
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
@@ -229,6 +229,10 @@ SUBSCRIPTION_RATE_LIMITS = {
 DKIM_KEY = dkim_key(env)
 # Domain of the VERP bounce address bounces+<token>@BOUNCE_DOMAIN (empty: the From domain).
 BOUNCE_DOMAIN = env.str("BOUNCE_DOMAIN", default="").strip().lower()
+# Soft bounces in a row (reported back for one address) after which it is suppressed.
+SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
+# Port of `manage.py bounce_server`, the SMTP intake the bounce domain's MX points at.
+BOUNCE_SERVER_PORT = env.int("BOUNCE_SERVER_PORT", default=2525)
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")

@@ -191,6 +191,31 @@ class Suppression(models.Model):
             self.email = Client.normalize_email(self.email)
 
 
+class SoftBounces(models.Model):
+    """Temporary failures reported back (full mailbox, greylisting…) for one address of one
+    owner, in a row: after ``SOFT_BOUNCE_LIMIT`` of them the address is suppressed. A message
+    to the address that went out after the last soft bounce and did not bounce ends the
+    streak (mailings.bounces)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE,
+                              related_name="+")
+    email = models.EmailField(_("e-mail"))
+    in_a_row = models.PositiveIntegerField(_("soft bounces in a row"), default=0)
+    last_delivery_id = models.BigIntegerField(_("last soft-bounced delivery"))
+    diagnostic = models.TextField(_("last diagnostic"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("soft bounces of an address")
+        verbose_name_plural = _("soft bounces")
+        constraints = [
+            models.UniqueConstraint("owner", Lower("email"), name="soft_bounces_owner_email_ci_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.email}: {self.in_a_row}"
+
+
 class Subscription(models.Model):
     """A request to join a list from its public form, and once confirmed, the consent.
 
@@ -471,6 +496,9 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", _("failed")
     UNKNOWN = "unknown", _("unknown (may have been delivered)")
     SKIPPED = "skipped", _("skipped")
+    # After a 'sent': what came back later, to the delivery's VERP address (mailings.bounces).
+    BOUNCED = "bounced", _("bounced (the address does not exist)")
+    COMPLAINED = "complained", _("complained (marked as spam)")
 
 
 class SkipReason(models.TextChoices):

@@ -26,7 +26,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from backoffice.accounts import tokens
-from lib.mail_backend import queue_in_use
+from lib.mail_backend import queue_in_use, wire_bytes
 from lib.smtp import SMTPTransport, TransportError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def deliver(kind, user_id, language, attempt=1):
     transport = SMTPTransport.from_settings()
     try:
         transport.open()
-        transport.send(parseaddr(message.from_email)[1], user.email, _wire_bytes(message))
+        transport.send(parseaddr(message.from_email)[1], user.email, wire_bytes(message))
     except TransportError as error:
         # Never resend what may have been delivered; give up on a permanent refusal or the last try.
         if error.permanent or error.maybe_delivered or attempt >= settings.ACCOUNT_MAIL_MAX_TRIES:
@@ -89,12 +89,6 @@ def deliver(kind, user_id, language, attempt=1):
     finally:
         transport.close()
     return "sent"
-
-
-def _wire_bytes(message):
-    """The message as DATA wants it: CRLF line ends, ending with one (the final dot follows)."""
-    data = message.message().as_bytes(linesep="\r\n")
-    return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
 def _retry_later(kind, user_id, language, attempt, error):

@@ -78,3 +78,16 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_record(
     assert out.stat().st_mode & 0o777 == 0o600
     assert dkim.txt_record("s1", "example.com", dkim.public_key_base64(key.private_key)) in printed
     assert out.read_bytes().splitlines()[1].decode() not in printed
+
+
+def test_a_dkim_domain_not_aligned_with_the_from_domain_is_reported(settings):
+    from config.checks import check_dkim_alignment
+    from lib import dkim as dkim_lib
+
+    settings.DKIM_KEY = dkim_lib.DkimKey(domain="example.com", selector="s", private_key=b"-")
+    settings.DEFAULT_FROM_EMAIL = "Рассылки <news@mail.example.com>"
+    assert check_dkim_alignment() == []  # a parent domain aligns (relaxed DMARC)
+
+    settings.DEFAULT_FROM_EMAIL = "news@other.example.net"
+    [warning] = check_dkim_alignment()
+    assert warning.id == "backoffice.W002" and "other.example.net" in warning.msg

@@ -16,7 +16,7 @@ def test_the_project_sends_through_the_queue_by_default():
     module = import_module(os.environ["DJANGO_SETTINGS_MODULE"])  # the declared value, not an override
 
     assert module.EMAIL_BACKEND == QUEUED
-    assert project_settings.MAIL_TRANSPORT_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert project_settings.MAIL_TRANSPORT_BACKEND == "lib.mail_backend.TransportEmailBackend"
 
 
 def test_send_mail_queues_and_the_worker_delivers_over_smtp(smtp_server, sync_queue, django_capture_on_commit_callbacks):
@@ -60,3 +60,22 @@ def test_tasks_queued_under_the_old_path_still_resolve():
     from lib.mail_backend import send_queued_message
 
     assert import_string("mailings.mail_backend.send_queued_message") is send_queued_message
+
+
+def test_queued_mail_is_dkim_signed_when_a_key_is_configured(smtp_server, sync_queue, settings,
+                                                             django_capture_on_commit_callbacks):
+    import dkim as dkimpy
+
+    from lib import dkim
+
+    key = dkim.load_key("example.com", "sel", dkim.generate_key())
+    record = dkim.txt_record_value(dkim.public_key_base64(key.private_key)).encode()
+    settings.DKIM_KEY = key
+    with override_settings(EMAIL_BACKEND=QUEUED):
+        with django_capture_on_commit_callbacks(execute=True):
+            mail.send_mail("Subscribe?", "Confirm: https://x/", "news@example.com", ["dora@example.org", "eve@example.org"])
+
+    assert sorted(smtp_server.recipients()) == ["dora@example.org", "eve@example.org"]
+    for received in smtp_server.messages:
+        assert received.data.count(b"DKIM-Signature:") == 1
+        assert dkimpy.verify(received.data, dnsfunc=lambda name, timeout=5: record)

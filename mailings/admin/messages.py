@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import render
 from django.urls import path
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import display
@@ -16,6 +16,7 @@ from mailings import previews
 from mailings.admin.base import OwnedAdmin
 from mailings.forms import MessageForm
 from mailings.models import Client, Message
+from mailings.preflight import findings
 from mailings.rendering import Template as MessageTemplate
 
 
@@ -30,7 +31,7 @@ class MessageAdmin(OwnedAdmin):
     search_fields = ["subject"]
     list_filter = ["created_at"]
     date_hierarchy = "created_at"
-    readonly_fields = ["rendered_body", "preview", "created_at", "updated_at"]
+    readonly_fields = ["rendered_body", "preview", "preflight", "created_at", "updated_at"]
     change_form_after_template = "admin/mailings/message/preview_controls.html"
     PREVIEW_CHOICES = 100  # addresses offered in the preview's list; any other can be typed
 
@@ -42,7 +43,7 @@ class MessageAdmin(OwnedAdmin):
         # Who cannot edit (a manager) reads the body as HTML, not as its source code.
         body = "body" if obj is None or self.has_change_permission(request, obj) else "rendered_body"
         fields = ["subject", body]
-        return fields + ["preview", "created_at", "updated_at"] if obj else fields
+        return fields + ["preview", "preflight", "created_at", "updated_at"] if obj else fields
 
     @display(description=_("mailings"), ordering="mailing_count")
     def mailing_count(self, message):
@@ -110,3 +111,14 @@ class MessageAdmin(OwnedAdmin):
             "unknown_address": address if address and client is None else "",
         }
         return render(request, "admin/mailings/message/preview.html", context)
+
+    @display(description=_("pre-flight check"))
+    def preflight(self, message):
+        """What receivers' filters will look at, in a sample build of the message."""
+        return format_html(
+            '<ul class="flex flex-col gap-1" id="preflight">{}</ul>',
+            format_html_join(
+                "", '<li data-problem="{}" class="{}">{}</li>',
+                ((int(problem), "text-red-600" if problem else "", text) for problem, text in findings(message)),
+            ),
+        )

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from lib.dates import local_datetime
 from lib.smtp import SMTPTransport, TransportError
+from mailings.bounces import return_path
 from mailings.delivery.progress import (
     Results, claim_batch, held_rows, new_claim, progress_writes_tuned, release_claimed,
 )
@@ -139,7 +140,8 @@ class RunDelivery:
             return skip[0] == ""
 
         try:
-            outcome = self.transport.send(self.message.from_address, recipient.email, data, start=start)
+            envelope_sender = return_path(recipient.delivery_id, self.message.from_address)  # per-delivery VERP
+            outcome = self.transport.send(envelope_sender, recipient.email, data, start=start)
         except TransportError as error:
             if self.domain_slows_down(recipient, error):
                 results.record(recipient, DeliveryStatus.PENDING, error.code, error.message, attempted=False)

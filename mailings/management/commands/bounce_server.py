@@ -1,0 +1,30 @@
+"""Run the bounce intake (mailings/intake.py) in the foreground until SIGTERM or Ctrl-C."""
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from mailings.intake import BounceServer
+
+
+class Command(BaseCommand):
+    help = "Receive bounces and spam complaints for the bounce domain over SMTP (VERP addresses only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+        parser.add_argument("--port", type=int, default=settings.BOUNCE_SERVER_PORT)
+
+    def handle(self, host, port, **options):
+        server = BounceServer(host, port).start()
+        self.stdout.write(_("Bounce intake on %(host)s:%(port)s") % {"host": host, "port": port})
+        self.stdout.flush()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *args: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
