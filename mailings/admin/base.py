@@ -74,8 +74,10 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         rows = self.object_list.order_by()
-        if connections[rows.db].vendor != "postgresql":
-            return rows.count()  # SQLite: a development database, counted as Django does
+        if connections[rows.db].vendor != "postgresql" or rows.query.is_empty():
+            # SQLite: a development database, counted as Django does; an empty queryset
+            # (``none()``) has no SQL to explain.
+            return rows.count()
         # Always the same two queries (a bounded count and the planner's estimate), so the
         # page costs as many queries whatever the number of rows.
         estimate = _planner_estimate(rows)
