@@ -260,3 +260,18 @@ def _free_port(host):
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def serve_until_stopped(server):
+    """Keep a started server up until SIGTERM (honcho, systemd) or Ctrl-C, then stop it."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *args: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,4 +1,4 @@
-"""What comes back after a message went out: bounces and complaints (design §6a).
+"""What comes back after a message went out: bounces and complaints; see docs/architecture.md and docs/deliverability.md.
 
 Every message leaves with its own envelope sender, ``bounces+<token>@<bounce domain>``
 (``return_path``), so a report that comes back is tied to exactly one delivery by the

@@ -406,11 +406,16 @@ def test_repeated_sigkills_of_a_real_worker_lose_at_most_the_message_in_flight(o
             os.killpg(worker.pid, signal.SIGKILL)
         log.close()
     attempt_id = database.attempt_of(mailing.pk)
+    assert killed >= 1, "the worker ended before the first kill; nothing was tested"
+    assert_run_survived_kills(database, attempt_id, smtp_server, recipients, killed, tmp_path / "worker.log")
+
+
+def assert_run_survived_kills(database, attempt_id, smtp_server, recipients, killed, log_path):
+    """After SIGKILLs: the run ended, everyone got it once or is unknown, unknown <= kills."""
     deliveries = database.deliveries(attempt_id)
     status, sent, unknown, failed = database.attempt(attempt_id)
     statuses = {email: s for email, (s, _tries) in deliveries.items()}
-    output = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
-    assert killed >= 1, "the worker ended before the first kill; nothing was tested"
+    output = log_path.read_text(errors="replace")[-3000:]
     assert status in (AttemptStatus.SUCCESS, AttemptStatus.FAILURE), output
     assert_once_or_unknown(smtp_server.recipients(), statuses, emails(recipients))
     assert unknown <= killed, f"{unknown} unknown after {killed} kills"

@@ -1,11 +1,8 @@
-import signal
-import threading
-
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from lib.smtp_server import LocalSMTPServer
+from lib.smtp_server import LocalSMTPServer, serve_until_stopped
 
 
 class Command(BaseCommand):
@@ -29,11 +26,4 @@ class Command(BaseCommand):
             _("Mail catcher on %(host)s:%(port)s, messages saved in %(dir)s") % {"host": host, "port": port, "dir": dir}
         )
         self.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *args: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
+        serve_until_stopped(server)

@@ -1,11 +1,9 @@
 """Run the bounce intake (mailings/intake.py) in the foreground until SIGTERM or Ctrl-C."""
-import signal
-import threading
-
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
+from lib.smtp_server import serve_until_stopped
 from mailings.intake import BounceServer
 
 
@@ -20,11 +18,4 @@ class Command(BaseCommand):
         server = BounceServer(host, port).start()
         self.stdout.write(_("Bounce intake on %(host)s:%(port)s") % {"host": host, "port": port})
         self.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *args: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
+        serve_until_stopped(server)
