@@ -107,7 +107,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and queue ------------------------------------------------------------------
 REDIS_URL = redis_url(env)
-CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="mailing")
+# Parallel test processes (pytest-xdist) share one Redis: each gets its own prefix, hence its
+# own queue, or one process's worker takes another's tasks.
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="mailing") + env.str("PYTEST_XDIST_WORKER", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
