@@ -270,6 +270,12 @@ def main():
     args = parser.parse_args()
     if args.compact:
         return compaction_process(args)
+    if "BENCH_DATABASE_URL" not in os.environ:
+        # The compaction deletes most of the rows that bench/stats.py recounts: never on the
+        # default statistics bench database by accident (``make bench`` runs both).
+        print("skipped: set BENCH_DATABASE_URL to a database of bench/generate_stats_data.py "
+              "that may lose its old rows")
+        return
     if not database_reachable(BENCH_URL):
         print(f"skipped: no PostgreSQL at {BENCH_URL} (set BENCH_DATABASE_URL)")
         return

@@ -4,6 +4,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> REDIS_URL=redis://127.0.0.1:6379/<n> \\
     SECRET_KEY=… .venv/bin/python bench/scale_out.py [--sizes 100000,1000000] [--workers 1,2]
 
+Without both variables, or without postfix, it says why and skips (``make bench``).
+
 For each size, in one run of the script and against the same postfix ``smtp-sink``:
 
 - a mailing of N new clients (written by SQL over ``generate_series``) is delivered by one
@@ -215,7 +217,7 @@ def print_table(size, results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--sizes", default="100000")
     parser.add_argument("--workers", default="1,2", help="worker processes per run, e.g. 1,2")
     parser.add_argument("--no-reference", action="store_true", help="skip smtp-source")
     parser.add_argument("--stop-after", type=float, default=0,
@@ -225,9 +227,11 @@ def main():
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")) or not os.environ.get("REDIS_URL"):
-        sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: this bench measures the production setup")
+        print("skipped: set DATABASE_URL (PostgreSQL) and REDIS_URL: this bench measures the production setup")
+        return
     if not (os.path.exists(SMTP_SINK) and os.path.exists(SMTP_SOURCE)):
-        sys.exit("postfix's smtp-sink and smtp-source are needed: apt-get install postfix (see .ci/run)")
+        print("skipped: postfix's smtp-sink and smtp-source are needed: apt-get install postfix (see .ci/run)")
+        return
     setup_django(database_url)
     from django.core.management import call_command
 
