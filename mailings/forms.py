@@ -108,6 +108,15 @@ class MailingForm(OwnedForm):
         return cleaned
 
 
+def checked_upload(upload):
+    """An import file within the size limit; a clear form error (and nothing read) otherwise."""
+    try:
+        importing.check_size(upload.size)
+    except importing.ImportRefused as refused:
+        raise ValidationError(str(refused), code="too_big")
+    return upload
+
+
 class ClientImportForm(forms.Form):
     """The admin's import page: one file, CSV or XLSX; the format is recognised from its content.
 
@@ -144,12 +153,7 @@ class ClientImportForm(forms.Form):
         self.fields["client_list"].queryset = ClientList.objects.filter(owner=owner)
 
     def clean_import_file(self):
-        upload = self.cleaned_data["import_file"]
-        try:
-            importing.check_size(upload.size)
-        except importing.ImportRefused as refused:
-            raise ValidationError(str(refused), code="too_big")
-        return upload
+        return checked_upload(self.cleaned_data["import_file"])
 
     def clean_new_list(self):
         name = " ".join(self.cleaned_data["new_list"].split())
@@ -178,12 +182,7 @@ class SuppressionImportForm(forms.Form):
     )
 
     def clean_import_file(self):
-        upload = self.cleaned_data["import_file"]
-        try:
-            importing.check_size(upload.size)
-        except importing.ImportRefused as refused:
-            raise ValidationError(str(refused), code="too_big")
-        return upload
+        return checked_upload(self.cleaned_data["import_file"])
 
 
 class ClientListForm(OwnedForm):
