@@ -17,6 +17,7 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.templatetags import unfold_list
 
 from backoffice import permissions
 from mailings.models import Mailing
@@ -133,6 +134,25 @@ def _planner_estimate(queryset):
         plan = cursor.fetchone()[0]
     plan = plan if isinstance(plan, list) else json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _headers_once_per_page(result_headers):
+    """unfold's ``items_for_result`` builds every column header again for each row (for the
+    cells' ``data-label``), rendering the "select all" checkbox each time: a fifth of a
+    50-row changelist's time. The headers depend only on the changelist, so each page now
+    builds them once."""
+
+    def headers(cl):
+        if "_unfold_headers" not in cl.__dict__:
+            cl.__dict__["_unfold_headers"] = list(result_headers(cl))
+        return iter(cl.__dict__["_unfold_headers"])
+
+    headers.built_once = True
+    return headers
+
+
+if not getattr(unfold_list.result_headers, "built_once", False):
+    unfold_list.result_headers = _headers_once_per_page(unfold_list.result_headers)
 
 
 class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):

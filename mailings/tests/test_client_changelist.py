@@ -219,3 +219,12 @@ def test_a_mailing_for_someone_else_s_list_is_refused(client, alice, bob, large)
 
     assert response.status_code == 200  # asked again which list
     assert bobs_list.clients.count() == 0
+
+
+def test_each_cell_is_labelled_with_its_column_on_every_row(client, alice, members, english):
+    # The headers are built once per page (mailings.admin.base), not once per row.
+    login(client, alice)
+    page = client.get(changelist_url(f"?list={members.pk}")).content.decode()
+    rows = len(client.get(changelist_url(f"?list={members.pk}")).context["cl"].result_list)
+    for title in ("e-mail", "full name", "subscribed", "created at"):
+        assert page.count(f'data-label="{title}"') == rows, title
