@@ -337,7 +337,11 @@ def measure_create_mailing(owner):
     finally:
         dispatch.enqueue = real_enqueue
     new = ClientList.objects.get(owner=owner, name="Bench: a mailing for everyone")
-    assert response.status_code == 302 and len(queued) == 1, (response.status_code, queued)
+    assert response.status_code == 302, response.status_code
+    if not queued:  # at most IN_BACKGROUND_ABOVE clients: filled in the request
+        print(f"create a mailing for all matching: the request {request_ms:.0f} ms, the list filled in it "
+              f"({new.clients.count():,} members), answers {response['Location']}", flush=True)
+        return
     print(f"create a mailing for all matching: the request {request_ms:.0f} ms (queues the list's filling, "
           f"answers {response['Location']})", flush=True)
     func, args = queued[0]
