@@ -93,7 +93,7 @@ class EstimatedCountPaginator(Paginator):
     """
 
     EXACT_UP_TO = 10_000
-    template_name = None  # unfold's pagination include asks for it; Django's footer is used
+    template_name = None  # unfold asks for a paginator's own footer template: none, the usual one
 
     @cached_property
     def count(self):

@@ -118,7 +118,8 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
 
     def _with_list(self, request, queryset, action_name, act, may_create=True):
         if not queryset.exists():
-            # Only someone else's clients were posted: they are not in this admin's queryset.
+            # Nothing posted is in this admin's queryset (someone else's clients, or deleted
+            # ones): no list is made, nothing changes.
             messages.warning(request, gettext(
                 "Items must be selected in order to perform actions on them. No items have been changed."))
             return None
