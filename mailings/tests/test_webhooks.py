@@ -146,15 +146,17 @@ def test_a_mailgun_temporary_failure_counts_one_soft_bounce_per_delivery(client,
 
 
 def test_a_permanent_failure_that_blames_no_address_is_soft(client, alice, configured):
-    """Postmark's SoftBounce (anymail calls it "bounced") and a "permanent" block for spam keep the address."""
-    first, second = sent_deliveries(alice)
+    """Postmark's SoftBounce (anymail calls it "bounced"), its SpamNotification (a filter, which
+    anymail calls "complained") and a "permanent" block for spam keep the address."""
+    first, second, third = sent_deliveries(alice, 3)
 
     post(client, "postmark", postmark_bounce(first, kind="SoftBounce", details="smtp;452 4.2.2 Mailbox full"))
     post(client, "mailgun", mailgun_failed(second, message="5.7.1 Message rejected as spam by Content Filtering"))
+    post(client, "postmark", postmark_bounce(third, kind="SpamNotification", details="Rejected by a content filter"))
 
     assert not Suppression.objects.exists()
-    assert SoftBounces.objects.count() == 2
-    for delivery in (first, second):
+    assert SoftBounces.objects.count() == 3
+    for delivery in (first, second, third):
         delivery.refresh_from_db()
         assert delivery.status == DeliveryStatus.SENT
 
