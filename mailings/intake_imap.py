@@ -24,7 +24,8 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, close_old_connections
+from django.db import Error as DatabaseFailure
+from django.db import close_old_connections, connection
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError, MailboxFetchError
 from imap_tools.utils import check_command_status
@@ -61,6 +62,8 @@ def poll(mailbox):
     """Read the bounce mailbox once (``mailbox``: a ``lib.bounce_mailbox.BounceMailbox``); never raises
     for a failure of the server, the network or a message."""
     result = PollResult()
+    if not connection.in_atomic_block:  # a broken connection, or one past CONN_MAX_AGE, is replaced
+        close_old_connections()
     try:
         with _connect(mailbox) as client:
             _poll_folder(client, mailbox, result)
@@ -68,7 +71,7 @@ def poll(mailbox):
         result.error = f"{type(error).__name__}: {error}"
         logger.warning("bounce mailbox %s@%s:%s: %s; trying again at the next poll",
                        mailbox.user, mailbox.host, mailbox.port, result.error)
-    except DatabaseError as error:
+    except DatabaseFailure as error:
         result.error = f"database: {error}"
         logger.warning("bounce mailbox: the database failed (%s); the message stays for the next poll", error)
     logger.info("bounce mailbox: %s", result.summary())
@@ -93,10 +96,9 @@ def _poll_folder(client, mailbox, result):
         raw = _fetch(client, uid)
         if raw is None:
             continue  # removed meanwhile (another poll, a person)
-        close_old_connections()  # a connection broken or past CONN_MAX_AGE is replaced
         try:
             outcome = handle_report(raw)
-        except DatabaseError:
+        except DatabaseFailure:
             raise  # not the message's fault: it stays for the next poll
         except Exception:  # a message the parser cannot read must not stop the ones behind it
             logger.exception("bounce mailbox: message %s could not be read", uid)

@@ -26,7 +26,7 @@ from anymail.utils import get_request_basic_auth
 from anymail.webhooks.mailgun import MailgunTrackingWebhookView
 from anymail.webhooks.postmark import PostmarkTrackingWebhookView
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import Error as DatabaseFailure
 from django.http import Http404, HttpResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
@@ -81,7 +81,7 @@ def tracking(request, provider):
         return view(request)
     except AnymailWebhookValidationFailure:
         return _answer(403, "signature does not match")
-    except DatabaseError:
+    except DatabaseFailure:
         logger.exception("%s webhook: the database failed; the provider will send the event again", provider)
         return _answer(503, "try again later")
     except (AnymailError, AnymailConfigurationError, KeyError, ValueError, TypeError, AttributeError) as error:
