@@ -260,6 +260,15 @@ def webhook_secret(env):
     return secret
 
 
+def anymail_settings(env):
+    """django-anymail's ANYMAIL setting: the webhook secret, and Mailgun's signing key when set."""
+    settings = {"WEBHOOK_SECRET": webhook_secret(env)}
+    signing_key = env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="").strip()
+    if signing_key:
+        settings["MAILGUN_WEBHOOK_SIGNING_KEY"] = signing_key
+    return settings
+
+
 def relay_provider(env):
     """EMAIL_RELAY_PROVIDER: the provider whose SMTP relay sends our mail ("" for none), so
     each message carries the delivery token in the header that provider echoes back."""

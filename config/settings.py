@@ -11,8 +11,8 @@ from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
-    StrictEnv, bounce_mailbox, database_from_url, dkim_key, domain_rate_limits, redis_url, relay_provider, secret_key,
-    trusted_proxies, webhook_secret, whole_number_at_least,
+    StrictEnv, anymail_settings, bounce_mailbox, database_from_url, dkim_key, domain_rate_limits, redis_url,
+    relay_provider, secret_key, trusted_proxies, whole_number_at_least,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -242,9 +242,7 @@ BOUNCE_MAILBOX = bounce_mailbox(env)
 # answer 404; Mailgun's also needs its signing key. EMAIL_RELAY_PROVIDER names the provider
 # whose SMTP relay carries our mail, so each message carries its delivery token in the
 # header that provider echoes back in its events.
-ANYMAIL = {"WEBHOOK_SECRET": webhook_secret(env)}
-if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
-    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env.str("MAILGUN_WEBHOOK_SIGNING_KEY")
+ANYMAIL = anymail_settings(env)
 EMAIL_RELAY_PROVIDER = relay_provider(env)
 
 # --- Language and time ----------------------------------------------------------------

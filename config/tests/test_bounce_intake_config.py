@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from config.env import ConfigError, StrictEnv, bounce_mailbox, relay_provider, webhook_secret
+from config.env import ConfigError, StrictEnv, anymail_settings, bounce_mailbox, relay_provider, webhook_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAP_VARIABLES = ("BOUNCE_IMAP_HOST", "BOUNCE_IMAP_PORT", "BOUNCE_IMAP_USER", "BOUNCE_IMAP_PASSWORD",
@@ -97,3 +97,11 @@ def test_the_process_refuses_to_start_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("Configuration error: BOUNCE_IMAP_SECURITY: none (no TLS)")
     assert "hunter2-pw" not in result.stderr + result.stdout
+
+
+def test_mailguns_signing_key_joins_the_anymail_settings_only_when_set(monkeypatch):
+    monkeypatch.delenv("MAILGUN_WEBHOOK_SIGNING_KEY", raising=False)
+    assert anymail_settings(env_with(monkeypatch)) == {"WEBHOOK_SECRET": ""}
+    monkeypatch.setenv("MAILGUN_WEBHOOK_SIGNING_KEY", "key-123")
+    assert anymail_settings(env_with(monkeypatch, ANYMAIL_WEBHOOK_SECRET="esp:0123456789abcdefXYZ")) == {
+        "WEBHOOK_SECRET": "esp:0123456789abcdefXYZ", "MAILGUN_WEBHOOK_SIGNING_KEY": "key-123"}
