@@ -212,7 +212,8 @@ def bounce_mailbox(env):
         raise ConfigError("BOUNCE_IMAP_SECURITY", f"expected ssl, starttls or none (got {security!r})")
     if security == "none" and host.lower() not in LOOPBACK_HOSTS:
         raise ConfigError(
-            "BOUNCE_IMAP_SECURITY", f"none (no TLS) is allowed for a loopback host only, not {host!r}; use ssl or starttls")
+            "BOUNCE_IMAP_SECURITY",
+            f"none (no TLS) is allowed for a loopback host only, not {host!r}; use ssl or starttls")
     user = env.str("BOUNCE_IMAP_USER", default="").strip()
     password = env.str("BOUNCE_IMAP_PASSWORD", default="")
     if not user:
@@ -274,5 +275,6 @@ def relay_provider(env):
     each message carries the delivery token in the header that provider echoes back."""
     provider = env.str("EMAIL_RELAY_PROVIDER", default="").strip().lower()
     if provider and provider not in WEBHOOK_PROVIDERS:
-        raise ConfigError("EMAIL_RELAY_PROVIDER", f"expected one of {', '.join(WEBHOOK_PROVIDERS)} or empty (got {provider!r})")
+        raise ConfigError(
+            "EMAIL_RELAY_PROVIDER", f"expected one of {', '.join(WEBHOOK_PROVIDERS)} or empty (got {provider!r})")
     return provider

@@ -101,7 +101,8 @@ class DovecotServer:
                 return self
             except OSError:
                 time.sleep(0.1)
-        problem = self.log() or (self.process.stderr.read().decode("utf-8", "replace") if self.process.poll() is not None else "")
+        exited = self.process.poll() is not None
+        problem = self.log() or (self.process.stderr.read().decode("utf-8", "replace") if exited else "")
         self.stop()
         raise DovecotUnavailable(f"dovecot did not start: {problem.strip()[-500:] or 'no answer on its port'}")
 
