@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.health import health
+from mailings import webhooks
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
@@ -13,6 +14,8 @@ urlpatterns = [
     path("accounts/", include("backoffice.accounts.urls")),
     path("ckeditor5/", include("django_ckeditor_5.urls")),
     path("health/", health, name="health"),
+    # Bounces and complaints from a relaying provider (django-anymail); 404 until configured.
+    path("webhooks/<slug:provider>/tracking/", webhooks.tracking, name="provider_tracking_webhook"),
     # Browsers and feed readers ask for /favicon.ico whatever the page links.
     path("favicon.ico", RedirectView.as_view(url=static_url("site/favicon.svg"), permanent=True)),
     path("", include("mailings.urls")),

@@ -101,3 +101,14 @@ def compact_old_deliveries():
     from mailings import retention
 
     return retention.compact_old_deliveries()
+
+
+def poll_bounce_mailbox():
+    """Every BOUNCE_IMAP_POLL_MINUTES while configured (``dispatch.ensure_bounce_poll_schedule``):
+    read the bounce mailbox once. Failures are logged, never raised: the next poll retries."""
+    from mailings import intake_imap
+
+    mailbox = settings.BOUNCE_MAILBOX
+    if mailbox is None:  # configuration removed since the schedule was made
+        return None
+    return intake_imap.poll(mailbox).summary()
