@@ -190,3 +190,24 @@ def domain_rate_limits(env):
                 f"cannot understand {part!r}; expected domain=messages per second, e.g. gmail.com=20,mail.ru=10",
             )
     return rates
+
+
+def dns_resolver(env):
+    """DNS_RESOLVER: the DNS server the domain check asks ("127.0.0.1:5353", "[::1]:53",
+    "8.8.8.8"), or "" for the system's resolver (/etc/resolv.conf)."""
+    from lib.dns_check import split_address
+
+    text = env.str("DNS_RESOLVER", default="").strip()
+    if not text:
+        return ""
+    try:
+        host, port = split_address(text)
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            "DNS_RESOLVER", f"cannot understand {text!r}; expected an IP address with an optional port, "
+            "e.g. 127.0.0.1:5353 or [::1]:53",
+        ) from None
+    if not 0 < port < 65536:
+        raise ConfigError("DNS_RESOLVER", f"{port} is no port number")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -11,7 +11,7 @@ from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
-    StrictEnv, database_from_url, dkim_key, domain_rate_limits, redis_url, secret_key, trusted_proxies,
+    StrictEnv, database_from_url, dkim_key, dns_resolver, domain_rate_limits, redis_url, secret_key, trusted_proxies,
     whole_number_at_least,
 )
 
@@ -235,6 +235,14 @@ BOUNCE_DOMAIN = env.str("BOUNCE_DOMAIN", default="").strip().lower()
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 # Port of `manage.py bounce_server`, the SMTP intake the bounce domain's MX points at.
 BOUNCE_SERVER_PORT = env.int("BOUNCE_SERVER_PORT", default=2525)
+# The domain check page (config/domain_check.py) asks this DNS server ("host:port"; empty: the
+# system's resolver), each lookup given DNS_TIMEOUT seconds.
+DNS_RESOLVER = dns_resolver(env)
+DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3)
+# Pre-flight (mailings/preflight.py): the SpamAssassin program that scores a message (found on
+# PATH; absent: the message page says it was not checked) and how long it may take.
+SPAMASSASSIN = env.str("SPAMASSASSIN", default="spamassassin")
+SPAMASSASSIN_TIMEOUT = env.float("SPAMASSASSIN_TIMEOUT", default=60)
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
