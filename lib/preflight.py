@@ -144,7 +144,8 @@ def spam_check(message_bytes, *, command="spamassassin", timeout=SPAMASSASSIN_TI
     try:
         # -t: the score and the report even below the threshold; -L: local tests only, so
         # the score does not depend on (or wait for) blocklists on the network.
-        result = subprocess.run([program, "-t", "-L"], input=message_bytes, capture_output=True, timeout=timeout)
+        result = subprocess.run([program, "-t", "-L"], input=message_bytes, capture_output=True, timeout=timeout,
+                                check=False)
     except subprocess.TimeoutExpired:
         return SpamUnchecked("timeout", f"{timeout:g}")
     except OSError as exc:
