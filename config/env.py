@@ -211,3 +211,14 @@ def dns_resolver(env):
     if not 0 < port < 65536:
         raise ConfigError("DNS_RESOLVER", f"{port} is no port number")
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def spamd_address(env):
+    """SPAMD_ADDRESS: "host:port" of a running spamd that scores messages through spamc, or ""."""
+    text = env.str("SPAMD_ADDRESS", default="").strip()
+    if not text:
+        return ""
+    host, _sep, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        raise ConfigError("SPAMD_ADDRESS", f"cannot understand {text!r}; expected host:port, e.g. 127.0.0.1:783")
+    return text

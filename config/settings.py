@@ -11,8 +11,8 @@ from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
-    StrictEnv, database_from_url, dkim_key, dns_resolver, domain_rate_limits, redis_url, secret_key, trusted_proxies,
-    whole_number_at_least,
+    StrictEnv, database_from_url, dkim_key, dns_resolver, domain_rate_limits, redis_url, secret_key, spamd_address,
+    trusted_proxies, whole_number_at_least,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -243,6 +243,9 @@ DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3)
 # PATH; absent: the message page says it was not checked) and how long it may take.
 SPAMASSASSIN = env.str("SPAMASSASSIN", default="spamassassin")
 SPAMASSASSIN_TIMEOUT = env.float("SPAMASSASSIN_TIMEOUT", default=60)
+# "host:port" of a running spamd: spamc asks it instead (well under a second, so the page
+# scores at once); empty: the SPAMASSASSIN program runs per message, in a worker.
+SPAMD_ADDRESS = spamd_address(env)
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")

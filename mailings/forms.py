@@ -5,7 +5,6 @@ Each form knows the owner of the object it edits (``owner``, set by the admin's
 checks are limited to that owner's clients and messages.
 """
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
@@ -13,9 +12,8 @@ from django_ckeditor_5.widgets import CKEditor5Widget
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 
 from backoffice.validators import validate_single_line
-from lib.preflight import spamassassin_available
 from lib.sanitize import has_visible_content, sanitize_html
-from mailings import importing
+from mailings import importing, preflight
 from mailings.models import Client, ClientList, Mailing, Message, Suppression
 
 
@@ -69,7 +67,7 @@ class MessageForm(OwnedForm):
     def clean_spam_threshold(self):
         threshold = self.cleaned_data.get("spam_threshold")
         # A threshold nobody can check would hold every run of the message.
-        if threshold is not None and not spamassassin_available(settings.SPAMASSASSIN):
+        if threshold is not None and not preflight.spam_check_available():
             raise ValidationError(_("SpamAssassin is not installed on this server, so no threshold can be "
                                     "checked; leave the field empty."), code="unavailable")
         return threshold

@@ -4,7 +4,6 @@ import re
 import pytest
 from django.urls import reverse
 
-from config.env import ConfigError, StrictEnv, dns_resolver
 from lib import dkim
 from lib.testing.dns import SERVFAIL, TIMEOUT, LoopbackDNS
 
@@ -123,19 +122,3 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
-
-@pytest.mark.parametrize("value, expected", [
-    ("", ""), ("127.0.0.1:5353", "127.0.0.1:5353"), ("8.8.8.8", "8.8.8.8:53"), ("[::1]:53", "[::1]:53"),
-])
-def test_the_dns_resolver_setting_is_read(value, expected):
-    env = StrictEnv()
-    env.ENVIRON = {"DNS_RESOLVER": value}
-    assert dns_resolver(env) == expected
-
-
-@pytest.mark.parametrize("value", ["dns.example.com", "127.0.0.1:0", "127.0.0.1:port", "1.2.3:53"])
-def test_a_bad_dns_resolver_is_refused_naming_the_variable(value):
-    env = StrictEnv()
-    env.ENVIRON = {"DNS_RESOLVER": value}
-    with pytest.raises(ConfigError, match="^DNS_RESOLVER: "):
-        dns_resolver(env)

@@ -1,7 +1,13 @@
 """SpamAssassin in the pre-flight: the real program scores a sample build of the message (DKIM
 signature included), the message page shows the score and the rules, and an owner's threshold
 holds a run that scores above it. Skips, saying why, where SpamAssassin is not installed."""
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
 from decimal import Decimal
 
 import pytest
@@ -10,6 +16,7 @@ from django_q.brokers import get_broker
 
 from lib import dkim
 from lib.preflight import SpamScore, SpamUnchecked
+from lib.smtp_server import _free_port
 from mailings import preflight, tasks
 from mailings.forms import MessageForm
 from mailings.models import Attempt, Mailing, Message
@@ -145,3 +152,62 @@ def test_a_clean_message_under_its_threshold_is_sent(alice, signed, smtp_server)
 
     assert Attempt.objects.get(mailing=mailing).sent == 2 and len(smtp_server.messages) == 2
     assert Mailing.objects.get(pk=mailing.pk).pause_reason == ""
+
+
+# --- spamc with a running spamd -------------------------------------------------------------
+
+needs_spamd = pytest.mark.skipif(
+    shutil.which("spamd") is None or shutil.which("spamc") is None,
+    reason="spamd/spamc are not installed (apt-get install spamd spamc)")
+
+
+@pytest.fixture(scope="module")
+def spamd():
+    """A real spamd on a free loopback port, started for these tests and stopped after."""
+    port = _free_port("127.0.0.1")
+    command = ["spamd", f"--listen=127.0.0.1:{port}", "--max-children=1", "--local",
+               f"--pidfile={tempfile.gettempdir()}/spamd-test-{port}.pid"]
+    if os.geteuid() == 0:
+        command.append("--username=nobody")  # spamd refuses to run its children as root
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90  # it loads and compiles its rules first
+        while time.monotonic() < deadline and process.poll() is None:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.skip("spamd did not start within 90 s")
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # spamd and the children it forked
+        process.wait(timeout=30)
+
+
+@needs_spamd
+def test_spamd_scores_through_spamc_and_the_page_shows_it_at_once(client, alice, signed, settings, spamd):
+    settings.SPAMD_ADDRESS = spamd
+    message = Message.objects.create(owner=alice, subject="Offer", body=f"<p>{GTUBE}</p>")
+    client.force_login(alice)
+    queued_before = get_broker().queue_size()
+
+    block = preflight_block(message_page(client, alice, message))
+
+    assert '<li data-problem="1" class="text-red-600">Оценка SpamAssassin: 1' in block
+    assert '<td class="pr-3 font-mono">GTUBE</td><td class="pr-3 text-right">1000,0</td>' in block
+    assert get_broker().queue_size() == queued_before  # no worker needed
+    result = preflight.spam_result(message)
+    assert result.score >= 1000 and "GTUBE" in result.rules and result.required == 5.0
+
+
+@needs_spamd
+def test_a_spamd_that_does_not_answer_is_said_so(client, alice, settings):
+    settings.SPAMD_ADDRESS = f"127.0.0.1:{_free_port('127.0.0.1')}"
+    message = Message.objects.create(owner=alice, subject="Расписание", body=CLEAN)
+    client.force_login(alice)
+
+    block = preflight_block(message_page(client, alice, message))
+
+    assert f"Не проверено SpamAssassin: spamd на {settings.SPAMD_ADDRESS} не ответил." in block
+
