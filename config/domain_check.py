@@ -172,8 +172,8 @@ SENTENCES = {
     },
     "alignment": {
         "ok": gettext_lazy(
-            "The DKIM signature (d=%(dkim_domain)s) is aligned with the From domain %(from_domain)s: DMARC "
-            "passes even when mail is forwarded."),
+            "The DKIM signing domain d=%(dkim_domain)s is aligned with the From domain %(from_domain)s, so a "
+            "valid signature passes DMARC even when mail is forwarded."),
         "dkim_unaligned": gettext_lazy(
             "The DKIM domain %(dkim_domain)s is not aligned with the From domain %(from_domain)s, so DMARC rests "
             "on SPF of %(envelope_domain)s alone, which fails when mail is forwarded. Set DKIM_DOMAIN to the "
