@@ -47,7 +47,7 @@ class SpamScore:
 
 @dataclass(frozen=True)
 class SpamUnchecked:
-    reason: str  # not_installed | timeout | failed
+    reason: str  # not_installed | timeout | failed | spamd_unreachable (the page adds not_queued)
     detail: str = ""
 
 

@@ -132,7 +132,11 @@ def spam_result_for_page(message):
     key = spam_key(message)
     result = _cache_call("get", key)
     if result is None and _cache_call("add", f"{key}:queued", 1, SPAM_QUEUED_SECONDS) is not False:
-        dispatch.enqueue("mailings.tasks.score_message", message.pk)
+        try:
+            dispatch.enqueue("mailings.tasks.score_message", message.pk)
+        except Exception as exc:  # noqa: BLE001 - a broker that is down must not break the page
+            logger.warning("pre-flight: could not queue the scoring of message %s (%s)", message.pk, exc)
+            return SpamUnchecked("not_queued")
         result = _cache_call("get", key)  # a synchronous queue (tests) has scored it already
     return result
 
@@ -181,6 +185,8 @@ def score_message(message_id):
 def unchecked_reason(result):
     if result.reason == "not_installed" and result.detail == "spamc":
         return _("spamc is not installed on this server (Debian package spamc)")
+    if result.reason == "not_queued":
+        return _("the task queue did not answer")
     if result.reason == "spamd_unreachable":
         return _("spamd at %(address)s did not answer") % {"address": result.detail}
     if result.reason == "not_installed":
