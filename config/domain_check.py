@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.views.decorators.http import require_safe
 
 from backoffice import permissions
 from lib import dkim, dns_check
@@ -89,6 +90,7 @@ def view_of(check, setup):
     }
 
 
+@require_safe  # read-only: a POST has nothing to do here
 def domain_check_view(request):
     if not permissions.can_check_domains(request.user):
         raise PermissionDenied

@@ -118,6 +118,12 @@ def test_only_superusers_and_managers_see_the_page_and_its_menu_entry(client, re
     assert (f'href="{URL}"' in client.get(reverse("admin:index")).content.decode()) is allowed
 
 
+def test_the_page_is_read_only(client, superuser, settings):
+    settings.DEFAULT_FROM_EMAIL = "noreply@localhost"
+    client.force_login(superuser)
+    assert client.post(URL).status_code == 405
+
+
 def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
