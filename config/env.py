@@ -278,3 +278,33 @@ def relay_provider(env):
         raise ConfigError(
             "EMAIL_RELAY_PROVIDER", f"expected one of {', '.join(WEBHOOK_PROVIDERS)} or empty (got {provider!r})")
     return provider
+def dns_resolver(env):
+    """DNS_RESOLVER: the DNS server the domain check asks ("127.0.0.1:5353", "[::1]:53",
+    "8.8.8.8"), or "" for the system's resolver (/etc/resolv.conf)."""
+    from lib.dns_check import split_address
+
+    text = env.str("DNS_RESOLVER", default="").strip()
+    if not text:
+        return ""
+    try:
+        host, port = split_address(text)
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            "DNS_RESOLVER", f"cannot understand {text!r}; expected an IP address with an optional port, "
+            "e.g. 127.0.0.1:5353 or [::1]:53",
+        ) from None
+    if not 0 < port < 65536:
+        raise ConfigError("DNS_RESOLVER", f"{port} is no port number")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def spamd_address(env):
+    """SPAMD_ADDRESS: "host:port" of a running spamd that scores messages through spamc, or ""."""
+    text = env.str("SPAMD_ADDRESS", default="").strip()
+    if not text:
+        return ""
+    host, _sep, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        raise ConfigError("SPAMD_ADDRESS", f"cannot understand {text!r}; expected host:port, e.g. 127.0.0.1:783")
+    return text

@@ -11,8 +11,8 @@ from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
-    StrictEnv, anymail_settings, bounce_mailbox, database_from_url, dkim_key, domain_rate_limits, redis_url,
-    relay_provider, secret_key, trusted_proxies, whole_number_at_least,
+    StrictEnv, anymail_settings, bounce_mailbox, database_from_url, dkim_key, dns_resolver, domain_rate_limits,
+    redis_url, relay_provider, secret_key, spamd_address, trusted_proxies, whole_number_at_least,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -244,6 +244,17 @@ BOUNCE_MAILBOX = bounce_mailbox(env)
 # header that provider echoes back in its events.
 ANYMAIL = anymail_settings(env)
 EMAIL_RELAY_PROVIDER = relay_provider(env)
+# The domain check page (config/domain_check.py) asks this DNS server ("host:port"; empty: the
+# system's resolver), each lookup given DNS_TIMEOUT seconds.
+DNS_RESOLVER = dns_resolver(env)
+DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3)
+# Pre-flight (mailings/preflight.py): the SpamAssassin program that scores a message (found on
+# PATH; absent: the message page says it was not checked) and how long it may take.
+SPAMASSASSIN = env.str("SPAMASSASSIN", default="spamassassin")
+SPAMASSASSIN_TIMEOUT = env.float("SPAMASSASSIN_TIMEOUT", default=60)
+# "host:port" of a running spamd: spamc asks it instead (well under a second, so the page
+# scores at once); empty: the SPAMASSASSIN program runs per message, in a worker.
+SPAMD_ADDRESS = spamd_address(env)
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
