@@ -6,7 +6,7 @@ runs and the failed recipients with the server's reply; ``.../report/export/csv/
 GET parameters, so a filtered report is a link that can be shared.
 
 The mailing is looked up with ``visible_mailing_or_404``: someone else's mailing answers
-404. The figures come from ``mailings.statistics.queries``, the downloaded tables from
+404. The figures come from ``mailings.statistics.reports``, the downloaded tables from
 ``mailings.statistics.export``.
 """
 from datetime import timedelta
@@ -25,7 +25,7 @@ from unfold.decorators import display
 from mailings.admin.base import visible_mailing_or_404
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus, SkipReason
 from mailings.spreadsheets import csv_response, xlsx_response
-from mailings.statistics import charts, queries
+from mailings.statistics import charts, reports
 from mailings.statistics.export import report_datasets
 from mailings.statistics.formatting import rate_text
 from mailings.statistics.forms import ReportFilterForm
@@ -136,8 +136,8 @@ class MailingReportsAdminMixin:
     def report_view(self, request, object_id):
         mailing = self.reported_mailing(request, object_id)
         form = ReportFilterForm(request.GET or None)
-        filters = form.report_filter() if form.is_bound else queries.ReportFilter()
-        data = queries.report(
+        filters = form.report_filter() if form.is_bound else reports.ReportFilter()
+        data = reports.report(
             mailing, filters,
             attempts_page=page_number(request.GET.get("page")),
             failures_page=page_number(request.GET.get("fpage")),

@@ -1,6 +1,9 @@
 """Every statistic of the service, in one place (definitions in docs/statistics.md).
 
-- ``queries``: the aggregate queries and their versioned cache (dashboard, reports).
+- ``queries``: what each figure means (as query expressions), their versioned cache, and
+  the dashboard's aggregate queries.
+- ``reports``: one mailing's report (its runs, failed and skipped recipients) and the
+  tables of its export.
 - ``rollup``: the outcome counts per run and day (``DeliveryStat``) the queries read, kept
   equal to a recount of the Delivery rows; ``mailings.retention`` compacts old rows into counts.
 - ``home``: the public home page's three figures (content caches them).

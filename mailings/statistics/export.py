@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
 from mailings.spreadsheets import escape_formula, spreadsheet_datetime
-from mailings.statistics import queries
+from mailings.statistics import reports
 
 
 def attempts_dataset(mailing, filters):
@@ -20,7 +20,7 @@ def attempts_dataset(mailing, filters):
         ],
         title=_("Runs"),
     )
-    for row in queries.attempts_for_export(mailing, filters):
+    for row in reports.attempts_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
             row["pk"], str(kinds.get(row["kind"], row["kind"])), spreadsheet_datetime(row["started_at"]),
             spreadsheet_datetime(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
@@ -37,7 +37,7 @@ def failures_dataset(mailing, filters):
                  _("Tries"), _("SMTP code"), _("SMTP response")],
         title=_("Failed recipients"),
     )
-    for row in queries.failures_for_export(mailing, filters):
+    for row in reports.failures_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
             row["attempt_id"], spreadsheet_datetime(row["attempt__started_at"]), row["email"],
             str(statuses.get(row["status"], row["status"])), spreadsheet_datetime(row["sent_at"]),
