@@ -1,4 +1,5 @@
-"""A mailing's report as tables to download: its runs, and its failed recipients.
+"""A mailing's report as tables to download: its runs (with their bounce and complaint
+rates), and its failed recipients.
 
 The same filter as the report page; every cell escaped against formula injection. The
 files are written by ``mailings.spreadsheets`` (CSV, XLSX).
@@ -17,6 +18,7 @@ def attempts_dataset(mailing, filters):
         headers=[
             _("Run"), _("Kind"), _("Started at"), _("Finished at"), _("Status"), _("Recipients"),
             _("Sent"), _("Failed"), _("Unknown"), _("Success rate, %"), _("Mail server response"),
+            _("Bounced"), _("Complained"), _("Bounce rate, %"), _("Complaint rate, %"),
         ],
         title=_("Runs"),
     )
@@ -26,6 +28,9 @@ def attempts_dataset(mailing, filters):
             spreadsheet_datetime(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
             row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
             "" if row["rate"] is None else row["rate"], row["server_response"],
+            row["n_bounced"], row["n_complained"],
+            "" if row["bounce_rate"] is None else row["bounce_rate"],
+            "" if row["complaint_rate"] is None else row["complaint_rate"],
         )])
     return dataset
 

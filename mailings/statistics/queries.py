@@ -4,13 +4,16 @@ report is ``mailings.statistics.reports``; it uses the definitions and the cache
 
 Definitions (also in docs/statistics.md):
 
-- **sent**: deliveries with status ``sent``.
+- **sent**: deliveries the receiving server accepted: status ``sent``, and ``bounced`` or
+  ``complained`` (accepted first; what came back later is counted on its own).
 - **failed**: status ``failed`` (permanent, 5xx) plus ``deferred`` (a temporary failure
   that was never turned into a delivery: once a retry succeeds the row becomes ``sent``).
 - **unknown**: status ``unknown`` (the message may have been delivered: the worker died
   inside its SMTP transaction, or the server's verdict after the data never came clearly).
 - **success rate**: sent / (sent + failed). Unknown, pending, claimed, sending and skipped rows
   are left out: they are neither a success nor a failure.
+- **bounced** / **complained**: a hard bounce or a spam complaint came back for the
+  delivery (mailings/bounces.py). Their rates are percentages of sent (``share_of_sent``).
 - Test sends (``Attempt.kind == test``) go to the owner, not to clients: never counted.
 - The dashboard's days are local days in ``settings.TIME_ZONE``; a delivery's moment is
   its ``sent_at`` (the time of its outcome), or its run's start when it has none.
@@ -47,7 +50,10 @@ from mailings.models import (
 )
 from mailings.statistics import rollup
 
-SENT = (DeliveryStatus.SENT,)
+SENT = (DeliveryStatus.SENT, DeliveryStatus.BOUNCED, DeliveryStatus.COMPLAINED)
+BOUNCED = (DeliveryStatus.BOUNCED,)
+COMPLAINED = (DeliveryStatus.COMPLAINED,)
+RETURNED = BOUNCED + COMPLAINED
 FAILED = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
 UNKNOWN = (DeliveryStatus.UNKNOWN,)
 DASHBOARD_DAYS = 30
@@ -71,11 +77,15 @@ def local_day_start(day):
 
 
 def outcome_counts(prefix=""):
-    """Sum(...) expressions for sent / failed / unknown over (related) ``DeliveryStat`` rows."""
+    """Sum(...) expressions for sent / failed / unknown / bounced / complained over (related)
+    ``DeliveryStat`` rows."""
     def count(statuses):
         return Coalesce(Sum(f"{prefix}count", filter=Q(**{f"{prefix}status__in": statuses})), 0)
 
-    return {"sent": count(SENT), "failed": count(FAILED), "unknown": count(UNKNOWN)}
+    return {
+        "sent": count(SENT), "failed": count(FAILED), "unknown": count(UNKNOWN),
+        "bounced": count(BOUNCED), "complained": count(COMPLAINED),
+    }
 
 
 def total_count(prefix=""):
@@ -92,6 +102,22 @@ def success_rate(sent, failed):
 def with_rate(counts):
     counts = {key: counts.get(key) or 0 for key in ("sent", "failed", "unknown")}
     return {**counts, "rate": success_rate(counts["sent"], counts["failed"])}
+
+
+def share_of_sent(count, sent):
+    """A bounce or complaint rate: ``count`` as a percentage of the messages sent (accepted by
+    the receiving server, those that bounced or were complained about later included), or
+    None when nothing was sent. The one denominator of both rates."""
+    return round(100 * count / sent, 1) if sent else None
+
+
+def with_returns(counts):
+    """Bounced and complained of ``counts`` (which hold ``sent`` too), with their rates."""
+    sent, bounced, complained = (counts.get(key) or 0 for key in ("sent", "bounced", "complained"))
+    return {
+        "bounced": bounced, "complained": complained,
+        "bounce_rate": share_of_sent(bounced, sent), "complaint_rate": share_of_sent(complained, sent),
+    }
 
 
 def counted_deliveries(user):
@@ -165,7 +191,8 @@ def cached(name, version_key, params, compute):
 
 
 def daily_outcomes(stats, first_day, days):
-    """Sent / failed / unknown per local day from ``first_day``, zero-filled, one query."""
+    """Sent / failed / unknown (and bounced / complained) per local day from ``first_day``,
+    zero-filled, one query."""
     rows = (
         stats.filter(day__gte=first_day)
         .values("day")
@@ -174,7 +201,7 @@ def daily_outcomes(stats, first_day, days):
     )
     by_day = {row["day"]: row for row in rows}
     return [
-        {"day": day, **with_rate(by_day.get(day, {}))}
+        {"day": day, **with_rate(by_day.get(day, {})), **with_returns(by_day.get(day, {}))}
         for day in (first_day + timedelta(days=offset) for offset in range(days))
     ]
 
@@ -182,6 +209,11 @@ def daily_outcomes(stats, first_day, days):
 def sum_outcomes(daily):
     """Totals of a few already-aggregated days (a handful of dicts, not rows)."""
     return with_rate({key: sum(day[key] for day in daily) for key in ("sent", "failed", "unknown")})
+
+
+def sum_returns(daily):
+    """Bounces and complaints of a few already-aggregated days, with their rates."""
+    return with_returns({key: sum(day[key] for day in daily) for key in ("sent", "bounced", "complained")})
 
 
 def mailings_by_status(mailings):
@@ -237,7 +269,8 @@ def most_active_users(stats, limit=LIST_LIMIT):
         .order_by("-total", "attempt__mailing__owner__email")
     )
     return [
-        {"email": row["attempt__mailing__owner__email"], "total": row["total"], **with_rate(row)}
+        {"email": row["attempt__mailing__owner__email"], "total": row["total"], **with_rate(row),
+         **with_returns(row)}
         for row in rows[:limit]
     ]
 
@@ -277,6 +310,7 @@ def compute_dashboard(user, now, today, sees_all):
         "by_status": mailings_by_status(mailings),
         "daily": daily,
         "totals": sum_outcomes(daily),
+        "returns": sum_returns(daily),
         "next_runs": next_runs(mailings),
         "last_failures": last_failures(stats, counted_deliveries(user)),
         "paused": paused_mailings(mailings, now),

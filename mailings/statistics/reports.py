@@ -1,5 +1,6 @@
-"""One mailing's report: its runs with their counts, its failed and skipped recipients, and
-the same tables for the CSV / XLSX export (``mailings.statistics.export``).
+"""One mailing's report: its runs with their counts, its failed, bounced or complained and
+skipped recipients, and the same tables for the CSV / XLSX export
+(``mailings.statistics.export``); one run's figures for its page.
 
 The definitions (what counts as sent, failed, unknown; the rates) and the versioned cache
 are those of ``mailings.statistics.queries`` (docs/statistics.md). A report sums the runs it
@@ -22,14 +23,17 @@ from mailings.models import (
 from mailings.statistics import rollup
 from mailings.statistics.queries import (
     FAILED,
+    RETURNED,
     cached,
     counted_attempts,
     local_day_start,
     mailing_version_key,
     outcome_counts,
+    share_of_sent,
     success_rate,
     total_count,
     with_rate,
+    with_returns,
 )
 
 PAGE_SIZE = 50
@@ -65,35 +69,48 @@ def report_attempts(mailing, filters):
 
 ATTEMPT_FIELDS = (
     "pk", "kind", "status", "started_at", "finished_at", "server_response", "recipients", "total",
-    "n_sent", "n_failed", "n_unknown",
+    "n_sent", "n_failed", "n_unknown", "n_bounced", "n_complained",
 )
 
 
 def with_run_rate(row):
-    return {**row, "rate": success_rate(row["n_sent"], row["n_failed"])}
+    return {
+        **row, "rate": success_rate(row["n_sent"], row["n_failed"]),
+        "bounce_rate": share_of_sent(row["n_bounced"], row["n_sent"]),
+        "complaint_rate": share_of_sent(row["n_complained"], row["n_sent"]),
+    }
 
 
 def attempt_rows(attempts):
     return [with_run_rate(row) for row in attempts.values(*ATTEMPT_FIELDS)]
 
 
-def report_failures(mailing, filters):
-    """Failed recipients of the runs in the filter, with the server's reply."""
+def report_recipients(mailing, filters, statuses):
+    """Deliveries of the runs in the filter that have one of ``statuses``, newest run first."""
     deliveries = Delivery.objects.filter(
-        attempt__mailing=mailing, status__in=FAILED
+        attempt__mailing=mailing, status__in=statuses
     ).exclude(attempt__kind=AttemptKind.TEST)
     return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
+
+
+def report_failures(mailing, filters):
+    """Failed recipients of the runs in the filter, with the server's reply."""
+    return report_recipients(mailing, filters, FAILED)
+
+
+def report_returns(mailing, filters):
+    """Bounced and complained recipients of the runs in the filter, with the words of the
+    server that sent the bounce back (``smtp_response``, written by mailings/bounces.py)."""
+    return report_recipients(mailing, filters, RETURNED)
 
 
 def report_skipped(mailing, filters):
     """Recipients the runs in the filter skipped (unsubscribed, suppressed, deleted), with why."""
-    deliveries = Delivery.objects.filter(
-        attempt__mailing=mailing, status=DeliveryStatus.SKIPPED
-    ).exclude(attempt__kind=AttemptKind.TEST)
-    return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
+    return report_recipients(mailing, filters, (DeliveryStatus.SKIPPED,))
 
 
 SKIPPED_FIELDS = ("pk", "email", "skip_reason", "attempt_id", "attempt__started_at")
+RETURN_FIELDS = ("pk", "email", "status", "smtp_response", "sent_at", "attempt_id", "attempt__started_at")
 
 
 FAILURE_FIELDS = (
@@ -108,7 +125,10 @@ def report_summary(mailing, filters, runs):
     compacted = filters.apply(
         CompactedDeliveries.objects.filter(attempt__mailing=mailing), prefix="attempt__"
     ).aggregate(n=total_count())["n"]
-    return {**with_rate(counts), "total": counts["total"], "runs": runs, "compacted": compacted}
+    return {
+        **with_rate(counts), **with_returns(counts), "total": counts["total"], "runs": runs,
+        "compacted": compacted,
+    }
 
 
 def page_of(queryset, number, fields, shape=dict):
@@ -121,16 +141,16 @@ def page_of(queryset, number, fields, shape=dict):
     }
 
 
-def report(mailing, filters, attempts_page=1, failures_page=1, skipped_page=1):
+def report(mailing, filters, attempts_page=1, failures_page=1, skipped_page=1, returns_page=1):
     """Summary, chart of runs and one page of each table, cached per mailing version."""
-    params = (mailing.pk, filters, attempts_page, failures_page, skipped_page)
+    params = (mailing.pk, filters, attempts_page, failures_page, skipped_page, returns_page)
     return cached(
         "report", mailing_version_key(mailing.pk), params,
-        lambda: compute_report(mailing, filters, attempts_page, failures_page, skipped_page),
+        lambda: compute_report(mailing, filters, attempts_page, failures_page, skipped_page, returns_page),
     )
 
 
-def compute_report(mailing, filters, attempts_page, failures_page, skipped_page=1):
+def compute_report(mailing, filters, attempts_page, failures_page, skipped_page=1, returns_page=1):
     rollup.catch_up()
     attempts = report_attempts(mailing, filters)
     attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS, with_run_rate)
@@ -141,7 +161,22 @@ def compute_report(mailing, filters, attempts_page, failures_page, skipped_page=
         "chart_runs": chart_runs,
         "failures": page_of(report_failures(mailing, filters), failures_page, FAILURE_FIELDS),
         "skipped": page_of(report_skipped(mailing, filters), skipped_page, SKIPPED_FIELDS),
+        "returns": page_of(report_returns(mailing, filters), returns_page, RETURN_FIELDS),
     }
+
+
+def run_figures(attempt):
+    """One run's counts and rates (its page), cached with its mailing's figures."""
+    return cached(
+        "run", mailing_version_key(attempt.mailing_id), attempt.pk,
+        lambda: compute_run_figures(attempt.pk),
+    )
+
+
+def compute_run_figures(attempt_id):
+    rollup.catch_up()
+    counts = DeliveryStat.objects.filter(attempt_id=attempt_id).aggregate(**outcome_counts())
+    return {**with_rate(counts), **with_returns(counts)}
 
 
 def attempts_for_export(mailing, filters):
