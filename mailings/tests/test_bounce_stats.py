@@ -362,3 +362,26 @@ def test_the_report_and_a_runs_page_need_the_same_queries_for_10_and_100_deliver
     small = cold_queries(client, reverse("admin:mailings_attempt_change", args=[small_run.pk]))
     large = cold_queries(client, reverse("admin:mailings_attempt_change", args=[large_run.pk]))
     assert large == small
+
+
+@pytest.mark.browser
+def test_the_rates_and_the_bounced_recipients_in_a_browser(browser_page, outcomes, alice):
+    from backoffice.tests.factories import PASSWORD
+    from lib.testing.browser import browser_login, screenshot
+
+    recent = outcomes["recent"]
+    sent = list(Delivery.objects.filter(attempt=recent, status=S.SENT).order_by("pk"))
+    bounce(sent[0])
+    complain(sent[1])
+    page = browser_page
+    browser_login(page, alice.email, PASSWORD)
+    page.wait_for_url("**/admin/")
+    assert page.locator("[data-figure=bounce_rate]").inner_text() == "20,0 %"  # 1 of 5 sent in 30 days
+    assert page.locator("[data-hint=bounce_rate]").inner_text() == "1 возврат из 5 отправленных"
+    screenshot(page, "dashboard-bounces")
+    page.goto(f"{page.base_url}/admin/mailings/mailing/{recent.mailing_id}/report/")
+    returns = page.locator("#report-returns")
+    assert returns.locator("tbody tr").count() == 2
+    assert returns.get_by_text("User unknown").is_visible()
+    assert page.locator("#report-summary [data-figure=complaint_rate]").inner_text() == "12,5 %"  # 1 of 8 sent
+    screenshot(page, "report-bounces")
