@@ -97,7 +97,6 @@ def apply_failures(token, failures):
 def _announced(delivery, outcome):
     """A changed delivery changes its mailing's figures: the statistics caches move on."""
     if outcome.changed:
-        rollup.forget_runs([delivery.attempt_id])  # a finished run's counts are kept: recount it
         figures_changed.send(sender=Delivery, mailing_id=delivery.attempt.mailing_id)
     return outcome
 
@@ -130,24 +129,27 @@ def _bounced(delivery, failure):
     suppressed for its owner."""
     words = " ".join(part for part in (failure.status, failure.diagnostic) if part)
     with transaction.atomic():
-        changed = Delivery.objects.filter(pk=delivery.pk, status__in=REPORTABLE).update(
-            status=DeliveryStatus.BOUNCED, smtp_response=words or delivery.smtp_response,
+        # rollup.change_status: the run's counts follow the row in this transaction.
+        changed = rollup.change_status(
+            Delivery.objects.filter(pk=delivery.pk, status__in=REPORTABLE),
+            DeliveryStatus.BOUNCED, smtp_response=words or delivery.smtp_response,
         )
         if changed:  # a replay does not put back an address its owner has since let through
             suppress(_owner_id(delivery), delivery.email, SuppressionReason.BOUNCED)
             SoftBounces.objects.filter(owner_id=_owner_id(delivery), email__iexact=delivery.email).delete()
-    return bool(changed)
+    return changed
 
 
 def _complained(delivery):
     """Spam complaint: the delivery is 'complained'; the address is suppressed."""
     with transaction.atomic():
-        changed = Delivery.objects.filter(
-            pk=delivery.pk, status__in=(*REPORTABLE, DeliveryStatus.BOUNCED),
-        ).update(status=DeliveryStatus.COMPLAINED)
+        changed = rollup.change_status(
+            Delivery.objects.filter(pk=delivery.pk, status__in=(*REPORTABLE, DeliveryStatus.BOUNCED)),
+            DeliveryStatus.COMPLAINED,
+        )
         if changed:
             suppress(_owner_id(delivery), delivery.email, SuppressionReason.COMPLAINED)
-    return bool(changed)
+    return changed
 
 
 def _soft_bounced(delivery, failure):
