@@ -18,6 +18,7 @@ object, not PEM bytes) instead of silently falling back to the slow path;
 ``lib/tests/test_dkim_rsa.py`` pins this, and requirements.txt pins dkimpy.
 """
 import dkim
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
@@ -38,7 +39,9 @@ class OpenSSLKey:
     def __init__(self, pem):
         try:
             key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:  # TypeError: an encrypted key without password
+        # TypeError: an encrypted key without its password; UnsupportedAlgorithm: a key type
+        # this OpenSSL does not know.
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise ValueError("not a PEM-encoded RSA private key") from exc
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError("not an RSA key")

@@ -96,3 +96,12 @@ def test_a_key_that_is_not_rsa_is_refused(algorithm):
                               capture_output=True, check=True).stdout
     with pytest.raises(dkim.InvalidKey, match="not a PEM-encoded RSA private key"):
         dkim.load_key("example.com", "s1", material)
+
+
+def test_an_encrypted_key_is_refused_without_showing_it():
+    pem = dkim.generate_key(bits=1024)
+    encrypted = subprocess.run(["openssl", "pkey", "-aes256", "-passout", "pass:secret"], input=pem,
+                               capture_output=True, check=True).stdout
+    with pytest.raises(dkim.InvalidKey, match="not a PEM-encoded RSA private key") as refused:
+        dkim.load_key("example.com", "s1", encrypted)
+    assert encrypted.splitlines()[1].decode() not in str(refused.value)
