@@ -47,11 +47,12 @@ def figures():
     from backoffice.models import User
     from mailings.models import DeliveryStat, Mailing
     from mailings.statistics import queries as stats
+    from mailings.statistics import reports
 
     owner = User.objects.get(email="owner0@bench.example")
     mailing = Mailing.objects.filter(owner=owner).order_by("pk").first()
     stats.invalidate_for_mailing(mailing.pk)
-    report = stats.report(mailing, stats.ReportFilter())
+    report = reports.report(mailing, reports.ReportFilter())
     per_run = DeliveryStat.objects.filter(attempt__mailing__owner__email__endswith="@bench.example")
     return {
         "per_run_and_status": sorted(

@@ -22,12 +22,15 @@ This is the line Sisimai draws too, which lets its corpus check us (docs/deliver
 """
 import email
 import email.policy
+import logging
 import re
 from dataclasses import dataclass, field
 
 from flufl.bounce import all_failures
 
 from lib import verp
+
+logger = logging.getLogger(__name__)
 
 HARD, SOFT = "hard", "soft"
 
@@ -165,7 +168,7 @@ def _status_blocks(part):
 
 
 def _non_standard_failures(message):
-    permanent, temporary = all_failures(message)
+    temporary, permanent = _flufl_failures(message)
     text = _human_text(message)
     failures = []
     for raw, is_permanent in [(a, True) for a in sorted(permanent)] + [(a, False) for a in sorted(temporary - permanent)]:
@@ -175,6 +178,23 @@ def _non_standard_failures(message):
         severity = classify(status, diagnostic, "failed" if is_permanent else "delayed")
         failures.append(Failure(address.lower(), severity, status, diagnostic[:MAX_DIAGNOSTIC]))
     return tuple(failures)
+
+
+def _flufl_failures(message):
+    """flufl.bounce's (temporary, permanent) addresses; nothing found if a detector breaks.
+
+    Its Yale detector raises IndexError on a message without a From header, and
+    ``all_failures`` re-raises whatever a detector raises, which would end the detectors
+    listed after it: such a message is read as if it came from the mailer daemon.
+    """
+    if message.get("From") is None:
+        message = email.message_from_bytes(message.as_bytes(), policy=email.policy.compat32)
+        message["From"] = "MAILER-DAEMON"
+    try:
+        return all_failures(message)
+    except Exception:  # a detector's bug must not stop the intake: the message is unclassified
+        logger.warning("flufl.bounce failed on a message", exc_info=True)
+        return frozenset(), frozenset()
 
 
 def _human_text(message):
