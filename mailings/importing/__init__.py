@@ -14,8 +14,8 @@ Rules (README, "Importing clients"):
 - An import never resubscribes anyone: ``unsubscribed_at`` is left as it is.
 
 Speed: the file is decoded and parsed as a stream (csv module, or openpyxl in read-only
-mode), and rows are written in batches: one query to find which addresses of the batch
-exist, one bulk insert, one bulk update of the rows that really changed.
+mode), valid rows are copied in batches into a temporary table, and a few set-based
+statements write them all (writing.py). Memory stays flat: one batch at a time.
 
 The package, one module per concern: ``files`` (which kind of file, then its rows),
 ``csv_text`` (CSV with its encoding detected), ``xlsx`` (XLSX within the limits on its
@@ -39,7 +39,7 @@ from .report import (
     too_big_message,
 )
 from .rows import FileEmailValidator, valid_row
-from .writing import write_batch
+from .writing import ImportWriter
 
 __all__ = [
     "BATCH_SIZE", "COLUMN_ALIASES", "ImportRefused", "ImportReport", "RowError", "check_size", "import_clients",
@@ -77,21 +77,20 @@ def import_clients(*, owner, file, all_or_nothing=False, client_list=None):
 
 def _import_rows(owner, rows, report, client_list=None):
     validate_email = FileEmailValidator()
-    seen = {}  # address -> line of its first appearance in the file
     # A first import (the owner has no clients yet) cannot meet a known address: skip the
     # look-ups. A concurrent import of the same owner then ends in IntegrityError (refused).
-    lookup = Client.objects.filter(owner=owner).exists()
+    writer = ImportWriter(owner, client_list, lookup=Client.objects.filter(owner=owner).exists())
     batch = []
     any_row = False
     for line, values in rows:
         any_row = True
-        client = valid_row(line, values, seen, report, validate_email)
+        client = valid_row(line, values, report, validate_email)
         if client:
             batch.append(client)
         if len(batch) >= BATCH_SIZE:
-            write_batch(owner, batch, report, lookup, client_list)
+            writer.copy(batch)
             batch = []
-    if batch:
-        write_batch(owner, batch, report, lookup, client_list)
+    writer.copy(batch)
     if not any_row:
         raise ImportRefused(_("The file has a header but no rows to import."))
+    writer.finish(report)

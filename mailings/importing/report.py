@@ -41,6 +41,14 @@ class ImportReport:
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(RowError(line, message))
 
+    def add_sorted_errors(self, count, first):
+        """Add ``count`` errors found after the rows were read, of which ``first`` holds the
+        first MAX_REPORTED_ERRORS as (line, message) in line order: the listed errors stay
+        the first ones of the file, in line order."""
+        self.error_count += count
+        merged = sorted(self.errors + [RowError(line, message) for line, message in first], key=lambda e: e.line)
+        self.errors = merged[:MAX_REPORTED_ERRORS]
+
 
 def max_import_bytes():
     return getattr(settings, "CLIENT_IMPORT_MAX_BYTES", MAX_IMPORT_BYTES)
