@@ -1,6 +1,7 @@
 """Audiences benchmark: one owner, N clients in 10 lists, on PostgreSQL.
 
     BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py [--rows 1000000] [--import-rows 100000]
+    BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py --rows 1000000 --only run-start
 
 The owner gets N clients: ``--import-rows`` of them imported from a CSV (the import is
 measured), the rest generated with one INSERT … SELECT generate_series (PostgreSQL; on
@@ -12,8 +13,10 @@ run:
   reference: a plain INSERT … SELECT of the same ids into the membership table;
 - the same "add all N" in the worker's way (mailings.lists.fill_list: id-range batches);
 - starting a run of a mailing to the 10 lists (N recipients; runs.claim.claim_scheduled_run,
-  which calls mailings.audience.insert_recipients); reference: a plain INSERT … SELECT of N
-  Delivery rows from the client table;
+  which calls mailings.audience.insert_recipients) and of one to a single list (N/10), each
+  in a fresh worker process whose peak RSS is printed; references: a plain INSERT … SELECT of
+  N Delivery rows from the client table, and the same into a bare table of the same columns
+  (``measure_run_start``);
 - the client changelist unfiltered and filtered by a list of N/10 and one of N: page 1, the
   page before the last, the last and a middle page: p95 over 20 loads and the number of
   queries; references: the plain OFFSET query of the same rows, and page 1 of an owner with
@@ -26,7 +29,8 @@ The benchmark's user and its rows are deleted at the end.
     BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py --rows 1000000 --only changelist --keep
 
 measures only the changelist and its bulk action, on N clients generated in PostgreSQL and
-kept for the next such run (the generation of a million takes minutes on a loaded machine).
+kept for the next such run (the generation of a million takes minutes on a loaded machine);
+``--only run-start`` measures only the start of runs.
 """
 import argparse
 import os
@@ -83,15 +87,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--import-rows", type=int, default=100_000)
-    parser.add_argument("--only", choices=["changelist"], help="only the changelist and its bulk action")
+    parser.add_argument("--only", choices=["changelist", "run-start"],
+                        help="changelist: only the changelist and its bulk action; "
+                             "run-start: generate the N clients in SQL and measure only the start of runs")
     parser.add_argument("--keep", action="store_true", help="with --only changelist: keep the N clients for next time")
+    parser.add_argument("--start-run", type=int, help=argparse.SUPPRESS)  # the worker of measure_run_start
     args = parser.parse_args()
+    if args.start_run:
+        return start_run(args.start_run)
     with tempfile.TemporaryDirectory() as workdir:
         setup_django(workdir)
         if args.only == "changelist":
             run_changelist_only(args.rows, args.keep)
         else:
-            run(args.rows, min(args.import_rows, args.rows), Path(workdir))
+            run(args.rows, min(args.import_rows, args.rows), Path(workdir), args.only)
 
 
 def generate_clients(owner, count, start):
@@ -109,15 +118,31 @@ def generate_clients(owner, count, start):
         cursor.execute(f"ANALYZE {Client._meta.db_table}")
 
 
-def run(n, imported, workdir):
+def make_ten_lists(owner):
+    """Ten lists of the owner's clients, list k holding the clients whose id % 10 == k."""
+    from django.db import connection
+
+    from mailings.models import Client, ClientList
+
+    members, client_table = Client.lists.through._meta.db_table, Client._meta.db_table
+    for k in range(0, 10):
+        small = ClientList.objects.create(owner=owner, name=f"Tenth {k}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {members} (client_id, clientlist_id) SELECT id, %s FROM {client_table} "
+                "WHERE owner_id = %s AND id %% 10 = %s", [small.pk, owner.pk, k],
+            )
+            cursor.execute(f"ANALYZE {members}")
+
+
+def run(n, imported, workdir, only=None):
     from django.db import connection
     from django.conf import settings
     from django.utils import timezone
 
     from backoffice.models import User
     from mailings import importing, lists
-    from mailings.runs import claim
-    from mailings.models import Client, ClientList, Delivery, Mailing, Message
+    from mailings.models import Client, ClientList
 
     if connection.vendor != "postgresql":
         imported = n
@@ -133,6 +158,13 @@ def run(n, imported, workdir):
     owner.groups.add(Group.objects.get(name="Users"))
     reference_owner = User.objects.create_user(email="ref-" + OWNER, password=None)
     try:
+        if only == "run-start":
+            if connection.vendor != "postgresql":
+                raise SystemExit("--only run-start generates its clients with generate_series: PostgreSQL only")
+            timed(f"generate {n:,} clients (INSERT … SELECT generate_series)", lambda: generate_clients(owner, n, 0))
+            make_ten_lists(owner)
+            measure_run_start(owner, n)
+            return
         # 1. Import into a list, next to the same import without a list.
         csv_path, ref_path = workdir / "list.csv", workdir / "ref.csv"
         write_csv(csv_path, imported, "c")
@@ -157,13 +189,7 @@ def run(n, imported, workdir):
         # 2. Ten lists of N/10 each (list k: clients with id % 10 == k), then "add all N".
         members = Client.lists.through._meta.db_table
         client_table = Client._meta.db_table
-        for k in range(0, 10):
-            small = ClientList.objects.create(owner=owner, name=f"Tenth {k}")
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {members} (client_id, clientlist_id) SELECT id, %s FROM {client_table} "
-                    "WHERE owner_id = %s AND id %% 10 = %s", [small.pk, owner.pk, k],
-                )
+        make_ten_lists(owner)
         target = ClientList.objects.create(owner=owner, name="All, added by the action")
         reference_list = ClientList.objects.create(owner=owner, name="All, plain SQL")
         everything = Client.objects.filter(owner=owner)
@@ -182,25 +208,8 @@ def run(n, imported, workdir):
                           lambda: lists.fill_list(worker_list.pk, *lists._ids_sql(everything, worker_list)))
         assert added == n, added
 
-        # 3. Start a run of a mailing to the N-member list.
-        message = Message.objects.create(owner=owner, subject="Bench", body="<p>x</p>")
-        now = timezone.now()
-        mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, next_run_at=now, name="Bench")
-        mailing.lists.set(ClientList.objects.filter(owner=owner, name__startswith="Tenth "))
-        reference_mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Ref")
-        reference_attempt = reference_mailing.attempts.create(kind="test", scheduled_for=now)
-
-        def plain_deliveries():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {Delivery._meta.db_table} (attempt_id, client_id, email, status, skip_reason, "
-                    f"smtp_response, tries) SELECT %s, id, email, 'pending', '', '', 0 FROM {client_table} "
-                    "WHERE owner_id = %s", [reference_attempt.pk, owner.pk],
-                )
-        attempt, _t = timed(f"start a run for 10 lists, {n:,} recipients (deliveries created)",
-                            lambda: claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()),
-                            "plain INSERT … SELECT of the deliveries", plain_deliveries)
-        assert attempt.recipients == n, attempt.recipients
+        # 3. Start a run of a mailing to the N-member list (and to one list of N/10).
+        measure_run_start(owner, n)
 
         # 4. The changelist (page 1, late pages) and "create a mailing" for all N matching.
         measure_changelist(owner, ClientList.objects.get(owner=owner, name="Tenth 1"), target)
@@ -367,7 +376,7 @@ def measure_create_mailing(owner):
     assert added == Client.objects.filter(owner=owner).count()
 
 
-def make_ten_lists(owner):
+def make_lists_for_the_changelist(owner):
     """Ten lists of N/10 (list k: the owner's clients with id % 10 == k) and one of all N."""
     from django.db import connection
 
@@ -403,7 +412,7 @@ def run_changelist_only(n, keep):
                                          email_verified_at=timezone.now())
         owner.groups.add(Group.objects.get(name="Users"))
         timed(f"generate {n:,} clients (INSERT … SELECT generate_series)", lambda: generate_clients(owner, n, 0))
-        timed("ten lists of N/10 and one of N (INSERT … SELECT)", lambda: make_ten_lists(owner))
+        timed("ten lists of N/10 and one of N (INSERT … SELECT)", lambda: make_lists_for_the_changelist(owner))
     else:
         print(f"reusing the {n:,} clients kept by an earlier run", flush=True)
     ClientList.objects.filter(owner=owner, name__startswith="Bench: ").delete()
@@ -415,6 +424,112 @@ def run_changelist_only(n, keep):
         ClientList.objects.filter(owner=owner, name__startswith="Bench: ").delete()
         if not keep:
             clean_up([owner.pk])
+RUN_START_ROUNDS = 2  # interleaved rounds (run start, references); the median is printed
+
+
+def measure_run_start(owner, n):
+    """Start runs of a mailing to the 10 lists (N recipients) and of one to a single list
+    (N/10), each in a fresh worker process (its peak RSS printed), next to two references
+    written in the same transaction shape: a plain INSERT … SELECT of the owner's N clients
+    into the Delivery table (same indexes and constraints) and into a bare table of the same
+    columns (no index, no constraint). Rounds interleave them; the deliveries are removed
+    between rounds."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from mailings.models import Client, ClientList, Delivery, Mailing, Message
+
+    message = Message.objects.create(owner=owner, subject="Bench", body="<p>x</p>")
+    now = timezone.now()
+    tenths = ClientList.objects.filter(owner=owner, name__startswith="Tenth ")
+    everyone = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Bench, 10 lists")
+    everyone.lists.set(tenths)
+    one_list = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Bench, 1 list")
+    one_list.lists.set(tenths[:1])
+    reference_mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Ref")
+    delivery, client = Delivery._meta.db_table, Client._meta.db_table
+    columns = "attempt_id, client_id, email, status, skip_reason, smtp_response, tries"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_delivery")
+        # Same columns and types, no index, no constraint, no default (the id stays NULL).
+        cursor.execute(f"CREATE TABLE bench_bare_delivery AS SELECT * FROM {delivery} WHERE 1 = 0")
+        cursor.execute(f"ANALYZE {delivery}")
+
+    def plain(table):
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            attempt = reference_mailing.attempts.create(kind="test", scheduled_for=timezone.now())
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT %s, id, email, 'pending', '', '', 0 "
+                           f"FROM {client} WHERE owner_id = %s", [attempt.pk, owner.pk])
+            assert cursor.rowcount == n, cursor.rowcount
+        return time.perf_counter() - started
+
+    def forget_runs():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {delivery} WHERE attempt_id IN (SELECT a.id FROM mailings_attempt a "
+                           "JOIN mailings_mailing m ON m.id = a.mailing_id WHERE m.owner_id = %s)", [owner.pk])
+            cursor.execute("DELETE FROM bench_bare_delivery")
+            cursor.execute("DELETE FROM mailings_attempt WHERE mailing_id IN (SELECT id FROM mailings_mailing "
+                           "WHERE owner_id = %s)", [owner.pk])
+            if connection.vendor == "postgresql":
+                cursor.execute(f"VACUUM {delivery}")
+
+    figures = {key: [] for key in ("run", "rss", "small", "small_rss", "plain", "bare")}
+    for round_number in range(RUN_START_ROUNDS):
+        forget_runs()
+        for key, mailing, expected in (("run", everyone, n), ("small", one_list, n // 10)):
+            # Due again (a claimed one-off run completes the mailing).
+            Mailing.objects.filter(pk=mailing.pk).update(next_run_at=timezone.now(), status="created")
+            worker = start_run_in_worker(mailing.pk)
+            assert worker["recipients"] == expected, (worker, expected)
+            figures[key].append(worker["seconds"])
+            figures[{"run": "rss", "small": "small_rss"}[key]].append(worker["peak_rss_mb"])
+        figures["plain"].append(plain(delivery))
+        figures["bare"].append(plain("bench_bare_delivery"))
+        print(f"   round {round_number + 1}: run {figures['run'][-1]:.1f} s, plain INSERT … SELECT "
+              f"{figures['plain'][-1]:.1f} s, into a bare table {figures['bare'][-1]:.1f} s; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    median = {key: statistics.median(values) for key, values in figures.items()}
+    print(f"start a run for 10 lists, {n:,} recipients (deliveries created, claim_scheduled_run in a worker): "
+          f"{median['run']:.1f} s median of {RUN_START_ROUNDS}, worker peak RSS {median['rss']:.0f} MB", flush=True)
+    print(f"   same for one list, {n // 10:,} recipients: {median['small']:.1f} s, "
+          f"worker peak RSS {median['small_rss']:.0f} MB", flush=True)
+    print(f"   reference, plain INSERT … SELECT of {n:,} deliveries (same table, indexes, constraints): "
+          f"{median['plain']:.1f} s; into a bare table of the same columns: {median['bare']:.1f} s", flush=True)
+    forget_runs()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_bare_delivery")
+
+
+def start_run_in_worker(mailing_id):
+    """Claim the mailing's due run in a fresh process, as a worker would; its time and peak RSS."""
+    import json
+    import subprocess
+
+    output = subprocess.run(
+        [sys.executable, __file__, "--start-run", str(mailing_id)], check=True, capture_output=True, text=True,
+        env={**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"]},
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def start_run(mailing_id):
+    """The worker side of start_run_in_worker (``--start-run ID``)."""
+    import json
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-key-0123456789-0123456789-0123456789")
+    django.setup()
+    from django.utils import timezone
+
+    from mailings.runs import claim
+
+    started = time.perf_counter()
+    attempt = claim.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "recipients": attempt.recipients, "peak_rss_mb": rss_mb()}))
 
 
 def clean_up(owner_ids):
@@ -431,7 +546,8 @@ def clean_up(owner_ids):
     members = Client.lists.through.objects.filter(clientlist__owner__in=owner_ids)
     members._raw_delete(members.db)
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {Client._meta.db_table} WHERE owner_id IN %s", [tuple(owner_ids)])
+        cursor.execute(f"DELETE FROM {Client._meta.db_table} WHERE owner_id IN ({', '.join(['%s'] * len(owner_ids))})",
+                       list(owner_ids))
     ClientList.objects.filter(owner__in=owner_ids).delete()
     User.objects.filter(pk__in=owner_ids).delete()
 
