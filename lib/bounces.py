@@ -187,14 +187,17 @@ def _flufl_failures(message):
     ``all_failures`` re-raises whatever a detector raises, which would end the detectors
     listed after it: such a message is read as if it came from the mailer daemon.
     """
-    if message.get("From") is None:
-        message = email.message_from_bytes(message.as_bytes(), policy=email.policy.compat32)
+    borrowed_from = message.get("From") is None
+    if borrowed_from:
         message["From"] = "MAILER-DAEMON"
     try:
         return all_failures(message)
     except Exception:  # a detector's bug must not stop the intake: the message is unclassified
         logger.warning("flufl.bounce failed on a message", exc_info=True)
         return frozenset(), frozenset()
+    finally:
+        if borrowed_from:
+            del message["From"]
 
 
 def _human_text(message):
@@ -205,10 +208,18 @@ def _human_text(message):
             break  # the original message starts here
         if part.get_content_type() == "text/plain":
             payload = part.get_payload(decode=True) or b""
-            texts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+            texts.append(_decoded(payload, part.get_content_charset()))
     text = "\n".join(texts)
     marker = ORIGINAL_MESSAGE_MARKERS.search(text)
     return text[:marker.start()] if marker else text
+
+
+def _decoded(payload, charset):
+    """Text of a part; a charset Python does not know (mislabelled, garbled) reads as UTF-8."""
+    try:
+        return payload.decode(charset or "utf-8", "replace")
+    except (LookupError, ValueError):  # ValueError: a NUL inside the charset's name
+        return payload.decode("utf-8", "replace")
 
 
 def _recipient_text(text, address):

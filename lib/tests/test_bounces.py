@@ -92,3 +92,9 @@ def test_a_delay_warning_is_soft_and_a_missing_from_header_breaks_nothing():
 
 def test_a_message_no_detector_recognises_is_unknown():
     assert bounces.parse(b"To: bounces@example.com\r\nSubject: hello\r\n\r\nJust a note.\r\n").kind == "unknown"
+
+
+def test_a_part_in_a_charset_python_does_not_know_is_read_as_utf8():
+    garbled = "Subject: hi\r\nContent-Type: text/plain; charset=utf-3\r\n\r\nDelivery to the following recipient has been delayed:\r\n\r\n     späť@example.org\r\n\r\nMessage will be retried\r\n"
+    report = bounces.parse(garbled.encode())
+    assert [(f.recipient, f.severity) for f in report.failures] == [("späť@example.org", bounces.SOFT)]
