@@ -30,6 +30,13 @@ def sees_all_mailings(user):
     return user.is_active and (user.is_superuser or is_manager(user))
 
 
+def can_check_domains(user):
+    """The domain check page (the service's SPF, DKIM and DMARC records): superusers and
+    managers, read-only. It shows the operator's set-up, which owners can neither change nor
+    need: their mail leaves from the service's From address."""
+    return user.is_active and (user.is_superuser or is_manager(user))
+
+
 def scope_to_user(queryset, user, owner_field="owner"):
     """The rows of ``queryset`` that ``user`` may see: everything, or only their own."""
     if sees_all_mailings(user):

@@ -1,6 +1,7 @@
 """Audiences benchmark: one owner, N clients in 10 lists, on PostgreSQL.
 
     BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py [--rows 1000000] [--import-rows 100000]
+    BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py --rows 1000000 --only run-start
 
 The owner gets N clients: ``--import-rows`` of them imported from a CSV (the import is
 measured), the rest generated with one INSERT … SELECT generate_series (PostgreSQL; on
@@ -12,100 +13,82 @@ run:
   reference: a plain INSERT … SELECT of the same ids into the membership table;
 - the same "add all N" in the worker's way (mailings.lists.fill_list: id-range batches);
 - starting a run of a mailing to the 10 lists (N recipients; runs.claim.claim_scheduled_run,
-  which calls mailings.audience.insert_recipients); reference: a plain INSERT … SELECT of N
-  Delivery rows from the client table;
-- the client changelist unfiltered and filtered by one list, page 1 and a late page: p95
-  over 20 loads and the number of queries.
+  which calls mailings.audience.insert_recipients) and of one to a single list (N/10), each
+  in a fresh worker process whose peak RSS is printed; references: a plain INSERT … SELECT of
+  N Delivery rows from the client table, and the same into a bare table of the same columns
+  (``measure_run_start``);
+- the client changelist unfiltered and filtered by a list of N/10 and one of N: page 1, the
+  page before the last, the last and a middle page: p95 over 20 loads and the number of
+  queries; references: the plain OFFSET query of the same rows, and page 1 of an owner with
+  60 clients (what rendering 50 rows costs on the machine at that moment);
+- "create a mailing" for "all N matching" (the request, then the worker's job with the
+  arguments the request queued, Python's peak allocation during it); reference: a plain
+  INSERT … SELECT of the same ids.
 The benchmark's user and its rows are deleted at the end.
+
+    BENCH_DATABASE_URL=postgres://... .venv/bin/python bench/audiences.py --rows 1000000 --only changelist --keep
+
+measures only the changelist and its bulk action, on N clients generated in PostgreSQL and
+kept for the next such run (the generation of a million takes minutes on a loaded machine);
+``--only run-start`` measures only the start of runs.
 """
 import argparse
 import os
-import resource
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-OWNER = "bench-audiences@example.com"
-
-
-def setup_django(workdir):
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-key-0123456789-0123456789-0123456789")
-    os.environ.setdefault("CACHE_DIR", str(Path(workdir) / "cache"))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(label, func, reference_label=None, reference=None):
-    started = time.perf_counter()
-    result = func()
-    elapsed = time.perf_counter() - started
-    line = f"{label}: {elapsed:.2f} s"
-    if reference:
-        ref_started = time.perf_counter()
-        reference()
-        line += f"   (reference, {reference_label}: {time.perf_counter() - ref_started:.2f} s)"
-    print(line, flush=True)
-    return result, elapsed
-
-
-def write_csv(path, rows, prefix):
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write("email;full_name\r\n")
-        for i in range(rows):
-            out.write(f"{prefix}{i}@example.com;Клиент {i}\r\n")
+from audiences_changelist import measure_changelist, measure_create_mailing, run_changelist_only
+from audiences_common import OWNER, clean_up, generate_clients, rss_mb, setup_django, timed, write_csv
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--only", choices=["changelist", "run-start"],
+                        help="changelist: only the changelist and its bulk action; "
+                             "run-start: generate the N clients in SQL and measure only the start of runs")
+    parser.add_argument("--keep", action="store_true", help="with --only changelist: keep the N clients for next time")
+    parser.add_argument("--start-run", type=int, help=argparse.SUPPRESS)  # the worker of measure_run_start
     args = parser.parse_args()
+    if args.start_run:
+        return start_run(args.start_run)
     with tempfile.TemporaryDirectory() as workdir:
         setup_django(workdir)
-        run(args.rows, min(args.import_rows, args.rows), Path(workdir))
+        if args.only == "changelist":
+            run_changelist_only(args.rows, args.keep)
+        else:
+            run(args.rows, min(args.import_rows, args.rows), Path(workdir), args.only)
 
 
-def generate_clients(owner, count, start):
-    """``count`` more clients of ``owner`` in one INSERT … SELECT generate_series."""
+def make_ten_lists(owner):
+    """Ten lists of the owner's clients, list k holding the clients whose id % 10 == k."""
     from django.db import connection
 
-    from mailings.models import Client
+    from mailings.models import Client, ClientList
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Client._meta.db_table} (owner_id, email, full_name, comment, created_at, updated_at) "
-            "SELECT %s, 'g' || i || '@example.com', 'Клиент ' || i, '', now(), now() "
-            "FROM generate_series(%s, %s) AS i", [owner.pk, start, start + count - 1],
-        )
-        cursor.execute(f"ANALYZE {Client._meta.db_table}")
+    members, client_table = Client.lists.through._meta.db_table, Client._meta.db_table
+    for k in range(0, 10):
+        small = ClientList.objects.create(owner=owner, name=f"Tenth {k}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {members} (client_id, clientlist_id) SELECT id, %s FROM {client_table} "
+                "WHERE owner_id = %s AND id %% 10 = %s", [small.pk, owner.pk, k],
+            )
+            cursor.execute(f"ANALYZE {members}")
 
 
-def run(n, imported, workdir):
+def run(n, imported, workdir, only=None):
     from django.db import connection
     from django.conf import settings
-    from django.test import Client as HttpClient
-    from django.test.utils import CaptureQueriesContext
-    from django.urls import reverse
     from django.utils import timezone
 
     from backoffice.models import User
     from mailings import importing, lists
-    from mailings.runs import claim
-    from mailings.models import Client, ClientList, Delivery, Mailing, Message
+    from mailings.models import Client, ClientList
 
     if connection.vendor != "postgresql":
         imported = n
@@ -121,6 +104,13 @@ def run(n, imported, workdir):
     owner.groups.add(Group.objects.get(name="Users"))
     reference_owner = User.objects.create_user(email="ref-" + OWNER, password=None)
     try:
+        if only == "run-start":
+            if connection.vendor != "postgresql":
+                raise SystemExit("--only run-start generates its clients with generate_series: PostgreSQL only")
+            timed(f"generate {n:,} clients (INSERT … SELECT generate_series)", lambda: generate_clients(owner, n, 0))
+            make_ten_lists(owner)
+            measure_run_start(owner, n)
+            return
         # 1. Import into a list, next to the same import without a list.
         csv_path, ref_path = workdir / "list.csv", workdir / "ref.csv"
         write_csv(csv_path, imported, "c")
@@ -145,13 +135,7 @@ def run(n, imported, workdir):
         # 2. Ten lists of N/10 each (list k: clients with id % 10 == k), then "add all N".
         members = Client.lists.through._meta.db_table
         client_table = Client._meta.db_table
-        for k in range(0, 10):
-            small = ClientList.objects.create(owner=owner, name=f"Tenth {k}")
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {members} (client_id, clientlist_id) SELECT id, %s FROM {client_table} "
-                    "WHERE owner_id = %s AND id %% 10 = %s", [small.pk, owner.pk, k],
-                )
+        make_ten_lists(owner)
         target = ClientList.objects.create(owner=owner, name="All, added by the action")
         reference_list = ClientList.objects.create(owner=owner, name="All, plain SQL")
         everything = Client.objects.filter(owner=owner)
@@ -170,74 +154,122 @@ def run(n, imported, workdir):
                           lambda: lists.fill_list(worker_list.pk, *lists._ids_sql(everything, worker_list)))
         assert added == n, added
 
-        # 3. Start a run of a mailing to the N-member list.
-        message = Message.objects.create(owner=owner, subject="Bench", body="<p>x</p>")
-        now = timezone.now()
-        mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, next_run_at=now, name="Bench")
-        mailing.lists.set(ClientList.objects.filter(owner=owner, name__startswith="Tenth "))
-        reference_mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Ref")
-        reference_attempt = reference_mailing.attempts.create(kind="test", scheduled_for=now)
+        # 3. Start a run of a mailing to the N-member list (and to one list of N/10).
+        measure_run_start(owner, n)
 
-        def plain_deliveries():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {Delivery._meta.db_table} (attempt_id, client_id, email, status, skip_reason, "
-                    f"smtp_response, tries) SELECT %s, id, email, 'pending', '', '', 0 FROM {client_table} "
-                    "WHERE owner_id = %s", [reference_attempt.pk, owner.pk],
-                )
-        attempt, _t = timed(f"start a run for 10 lists, {n:,} recipients (deliveries created)",
-                            lambda: claim.claim_scheduled_run(mailing_id=mailing.pk, now=timezone.now()),
-                            "plain INSERT … SELECT of the deliveries", plain_deliveries)
-        assert attempt.recipients == n, attempt.recipients
-
-        # 4. The changelist filtered by one list (N/10 members), page 1 and a late page.
-        browser = HttpClient()
-        browser.force_login(owner, backend="backoffice.backends.EmailBackend")
-        tenth = ClientList.objects.get(owner=owner, name="Tenth 1")
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {members}")
-        from mailings.admin.base import EstimatedCountPaginator
-
-        def last_page(client_list):  # as the changelist's paginator sees it (an estimate above 10,000)
-            return EstimatedCountPaginator(Client.objects.filter(owner=owner, lists=client_list), 50).num_pages
-
-        everyone_pages = EstimatedCountPaginator(Client.objects.filter(owner=owner), 50).num_pages
-        for label, query in [("no filter, page 1", ""), ("no filter, late page", f"?p={everyone_pages - 1}"),
-                             ("one list, page 1", f"?list={tenth.pk}"),
-                             ("one list, late page", f"?list={tenth.pk}&p={last_page(tenth) - 1}"),
-                             ("all-N list, late page", f"?list={target.pk}&p={last_page(target) - 1}")]:
-            url = reverse("admin:mailings_client_changelist") + query
-            times = []
-            for _ in range(20):
-                with CaptureQueriesContext(connection) as queries:
-                    started = time.perf_counter()
-                    response = browser.get(url)
-                    times.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, response.status_code
-            p95 = statistics.quantiles(times, n=20)[-1]
-            print(f"changelist, {label}: p95 {p95:.0f} ms, median {statistics.median(times):.0f} ms, "
-                  f"{len(queries)} queries", flush=True)
+        # 4. The changelist (page 1, late pages) and "create a mailing" for all N matching.
+        measure_changelist(owner, ClientList.objects.get(owner=owner, name="Tenth 1"), target)
+        measure_create_mailing(owner)
     finally:
         clean_up([owner.pk, reference_owner.pk])
 
 
-def clean_up(owner_ids):
-    """Delete the benchmark's rows in set-based statements (the ORM's cascade would load a
-    million clients to delete them)."""
-    from django.db import connection
+RUN_START_ROUNDS = 2  # interleaved rounds (run start, references); the median is printed
 
-    from backoffice.models import User
+
+def measure_run_start(owner, n):
+    """Start runs of a mailing to the 10 lists (N recipients) and of one to a single list
+    (N/10), each in a fresh worker process (its peak RSS printed), next to two references
+    written in the same transaction shape: a plain INSERT … SELECT of the owner's N clients
+    into the Delivery table (same indexes and constraints) and into a bare table of the same
+    columns (no index, no constraint). Rounds interleave them; the deliveries are removed
+    between rounds."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
     from mailings.models import Client, ClientList, Delivery, Mailing, Message
 
-    Delivery.objects.filter(attempt__mailing__owner__in=owner_ids).delete()
-    Mailing.objects.filter(owner__in=owner_ids).delete()
-    Message.objects.filter(owner__in=owner_ids).delete()
-    members = Client.lists.through.objects.filter(clientlist__owner__in=owner_ids)
-    members._raw_delete(members.db)
+    message = Message.objects.create(owner=owner, subject="Bench", body="<p>x</p>")
+    now = timezone.now()
+    tenths = ClientList.objects.filter(owner=owner, name__startswith="Tenth ")
+    everyone = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Bench, 10 lists")
+    everyone.lists.set(tenths)
+    one_list = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Bench, 1 list")
+    one_list.lists.set(tenths[:1])
+    reference_mailing = Mailing.objects.create(owner=owner, message=message, start_at=now, name="Ref")
+    delivery, client = Delivery._meta.db_table, Client._meta.db_table
+    columns = "attempt_id, client_id, email, status, skip_reason, smtp_response, tries"
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {Client._meta.db_table} WHERE owner_id IN %s", [tuple(owner_ids)])
-    ClientList.objects.filter(owner__in=owner_ids).delete()
-    User.objects.filter(pk__in=owner_ids).delete()
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_delivery")
+        # Same columns and types, no index, no constraint, no default (the id stays NULL).
+        cursor.execute(f"CREATE TABLE bench_bare_delivery AS SELECT * FROM {delivery} WHERE 1 = 0")
+        cursor.execute(f"ANALYZE {delivery}")
+
+    def plain(table):
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            attempt = reference_mailing.attempts.create(kind="test", scheduled_for=timezone.now())
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT %s, id, email, 'pending', '', '', 0 "
+                           f"FROM {client} WHERE owner_id = %s", [attempt.pk, owner.pk])
+            assert cursor.rowcount == n, cursor.rowcount
+        return time.perf_counter() - started
+
+    def forget_runs():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {delivery} WHERE attempt_id IN (SELECT a.id FROM mailings_attempt a "
+                           "JOIN mailings_mailing m ON m.id = a.mailing_id WHERE m.owner_id = %s)", [owner.pk])
+            cursor.execute("DELETE FROM bench_bare_delivery")
+            cursor.execute("DELETE FROM mailings_attempt WHERE mailing_id IN (SELECT id FROM mailings_mailing "
+                           "WHERE owner_id = %s)", [owner.pk])
+            if connection.vendor == "postgresql":
+                cursor.execute(f"VACUUM {delivery}")
+
+    figures = {key: [] for key in ("run", "rss", "small", "small_rss", "plain", "bare")}
+    for round_number in range(RUN_START_ROUNDS):
+        forget_runs()
+        for key, mailing, expected in (("run", everyone, n), ("small", one_list, n // 10)):
+            # Due again (a claimed one-off run completes the mailing).
+            Mailing.objects.filter(pk=mailing.pk).update(next_run_at=timezone.now(), status="created")
+            worker = start_run_in_worker(mailing.pk)
+            assert worker["recipients"] == expected, (worker, expected)
+            figures[key].append(worker["seconds"])
+            figures[{"run": "rss", "small": "small_rss"}[key]].append(worker["peak_rss_mb"])
+        figures["plain"].append(plain(delivery))
+        figures["bare"].append(plain("bench_bare_delivery"))
+        print(f"   round {round_number + 1}: run {figures['run'][-1]:.1f} s, plain INSERT … SELECT "
+              f"{figures['plain'][-1]:.1f} s, into a bare table {figures['bare'][-1]:.1f} s; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    median = {key: statistics.median(values) for key, values in figures.items()}
+    print(f"start a run for 10 lists, {n:,} recipients (deliveries created, claim_scheduled_run in a worker): "
+          f"{median['run']:.1f} s median of {RUN_START_ROUNDS}, worker peak RSS {median['rss']:.0f} MB", flush=True)
+    print(f"   same for one list, {n // 10:,} recipients: {median['small']:.1f} s, "
+          f"worker peak RSS {median['small_rss']:.0f} MB", flush=True)
+    print(f"   reference, plain INSERT … SELECT of {n:,} deliveries (same table, indexes, constraints): "
+          f"{median['plain']:.1f} s; into a bare table of the same columns: {median['bare']:.1f} s", flush=True)
+    forget_runs()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_bare_delivery")
+
+
+def start_run_in_worker(mailing_id):
+    """Claim the mailing's due run in a fresh process, as a worker would; its time and peak RSS."""
+    import json
+    import subprocess
+
+    output = subprocess.run(
+        [sys.executable, __file__, "--start-run", str(mailing_id)], check=True, capture_output=True, text=True,
+        env={**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"]},
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def start_run(mailing_id):
+    """The worker side of start_run_in_worker (``--start-run ID``)."""
+    import json
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-key-0123456789-0123456789-0123456789")
+    django.setup()
+    from django.utils import timezone
+
+    from mailings.runs import claim
+
+    started = time.perf_counter()
+    attempt = claim.claim_scheduled_run(mailing_id=mailing_id, now=timezone.now())
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "recipients": attempt.recipients, "peak_rss_mb": rss_mb()}))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def figures(now):
     from backoffice.models import User
     from mailings.models import DeliveryStat, Mailing
     from mailings.statistics import queries as stats
-    from mailings.statistics import rollup
+    from mailings.statistics import reports, rollup
 
     rollup.catch_up()
     per_key = Counter()
@@ -81,7 +81,7 @@ def figures(now):
     for owner in User.objects.filter(email__startswith="owner", email__endswith=BENCH_OWNERS).order_by("pk"):
         dashboard = stats.compute_dashboard(owner, now, today, sees_all=False)
         mailing = Mailing.objects.filter(owner=owner).order_by("pk").first()
-        report = stats.compute_report(mailing, stats.ReportFilter(), 1, 1, 1)
+        report = reports.compute_report(mailing, reports.ReportFilter(), 1, 1, 1)
         pages[owner.email] = {
             "dashboard": (dashboard["daily"], dashboard["totals"], dashboard["by_status"]),
             # Every figure but "compacted" (how many rows retention removed: it grows) and the

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from config import health
+from lib import dns_check
 
 
 @register("services")
@@ -39,12 +40,13 @@ def check_secret_key(app_configs=None, **kwargs):
 
 @register("deliverability")
 def check_dkim_alignment(app_configs=None, **kwargs):
-    """DMARC passes on DKIM only when the signing domain is the From domain or its parent."""
+    """DMARC passes on DKIM only when the signing domain is aligned with the From domain
+    (``lib.dns_check.aligned``, the rule the domain check page applies too)."""
     key = settings.DKIM_KEY
     if key is None:
         return []
     from_domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2].lower()
-    if from_domain == key.domain or from_domain.endswith("." + key.domain):
+    if dns_check.aligned(key.domain, from_domain):
         return []
     return [
         Warning(

@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from lib import dkim
+from lib.bounce_mailbox import BounceMailbox
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -190,3 +191,120 @@ def domain_rate_limits(env):
                 f"cannot understand {part!r}; expected domain=messages per second, e.g. gmail.com=20,mail.ru=10",
             )
     return rates
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+IMAP_SECURITY = ("ssl", "starttls", "none")
+
+
+def bounce_mailbox(env):
+    """BOUNCE_IMAP_* as a ``BounceMailbox``, or None when BOUNCE_IMAP_HOST is unset.
+
+    Fails closed: a host without a user or password, an unknown security word, a plain
+    connection to anything but loopback (the password would cross the network in the
+    clear), or a number out of range stops start-up with one line naming the variable.
+    """
+    host = env.str("BOUNCE_IMAP_HOST", default="").strip()
+    if not host:
+        return None
+    security = env.str("BOUNCE_IMAP_SECURITY", default="ssl").strip().lower()
+    if security not in IMAP_SECURITY:
+        raise ConfigError("BOUNCE_IMAP_SECURITY", f"expected ssl, starttls or none (got {security!r})")
+    if security == "none" and host.lower() not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            "BOUNCE_IMAP_SECURITY",
+            f"none (no TLS) is allowed for a loopback host only, not {host!r}; use ssl or starttls")
+    user = env.str("BOUNCE_IMAP_USER", default="").strip()
+    password = env.str("BOUNCE_IMAP_PASSWORD", default="")
+    if not user:
+        raise ConfigError("BOUNCE_IMAP_USER", "required when BOUNCE_IMAP_HOST is set")
+    if not password:
+        raise ConfigError("BOUNCE_IMAP_PASSWORD", "required when BOUNCE_IMAP_HOST is set")
+    port = whole_number_at_least(env, "BOUNCE_IMAP_PORT", default=993 if security == "ssl" else 143, minimum=1)
+    if port > 65535:
+        raise ConfigError("BOUNCE_IMAP_PORT", f"expected a port number up to 65535 (got {port})")
+    folder = env.str("BOUNCE_IMAP_FOLDER", default="INBOX").strip() or "INBOX"
+    unreadable = env.str("BOUNCE_IMAP_UNREADABLE_FOLDER", default="Unreadable").strip() or "Unreadable"
+    if unreadable == folder:
+        raise ConfigError("BOUNCE_IMAP_UNREADABLE_FOLDER", "must differ from BOUNCE_IMAP_FOLDER")
+    timeout = env.float("BOUNCE_IMAP_TIMEOUT", default=30.0)
+    if not timeout > 0:
+        raise ConfigError("BOUNCE_IMAP_TIMEOUT", f"expected a number of seconds above 0 (got {timeout})")
+    return BounceMailbox(
+        host=host, port=port, user=user, password=password, folder=folder, security=security,
+        poll_minutes=whole_number_at_least(env, "BOUNCE_IMAP_POLL_MINUTES", default=1, minimum=1),
+        timeout=timeout,
+        batch=whole_number_at_least(env, "BOUNCE_IMAP_BATCH", default=200, minimum=1),
+        unreadable_folder=unreadable,
+    )
+
+
+WEBHOOK_PROVIDERS = ("mailgun", "postmark")
+
+
+def webhook_secret(env):
+    """ANYMAIL_WEBHOOK_SECRET, "user:password" (HTTP basic auth the provider sends), or "".
+
+    Empty: the tracking webhooks answer 404. A value without a colon, or with an empty or
+    short password, stops start-up: a guessable secret would let anyone mark deliveries.
+    """
+    secret = env.str("ANYMAIL_WEBHOOK_SECRET", default="").strip()
+    if not secret:
+        return ""
+    user, colon, password = secret.partition(":")
+    if not colon or not user or len(password) < 16:
+        raise ConfigError(
+            "ANYMAIL_WEBHOOK_SECRET",
+            "expected user:password with a password of at least 16 characters "
+            "(e.g. python -c 'import secrets; print(\"esp:\" + secrets.token_urlsafe(24))')",
+        )
+    return secret
+
+
+def anymail_settings(env):
+    """django-anymail's ANYMAIL setting: the webhook secret, and Mailgun's signing key when set."""
+    settings = {"WEBHOOK_SECRET": webhook_secret(env)}
+    signing_key = env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="").strip()
+    if signing_key:
+        settings["MAILGUN_WEBHOOK_SIGNING_KEY"] = signing_key
+    return settings
+
+
+def relay_provider(env):
+    """EMAIL_RELAY_PROVIDER: the provider whose SMTP relay sends our mail ("" for none), so
+    each message carries the delivery token in the header that provider echoes back."""
+    provider = env.str("EMAIL_RELAY_PROVIDER", default="").strip().lower()
+    if provider and provider not in WEBHOOK_PROVIDERS:
+        raise ConfigError(
+            "EMAIL_RELAY_PROVIDER", f"expected one of {', '.join(WEBHOOK_PROVIDERS)} or empty (got {provider!r})")
+    return provider
+def dns_resolver(env):
+    """DNS_RESOLVER: the DNS server the domain check asks ("127.0.0.1:5353", "[::1]:53",
+    "8.8.8.8"), or "" for the system's resolver (/etc/resolv.conf)."""
+    from lib.dns_check import split_address
+
+    text = env.str("DNS_RESOLVER", default="").strip()
+    if not text:
+        return ""
+    try:
+        host, port = split_address(text)
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            "DNS_RESOLVER", f"cannot understand {text!r}; expected an IP address with an optional port, "
+            "e.g. 127.0.0.1:5353 or [::1]:53",
+        ) from None
+    if not 0 < port < 65536:
+        raise ConfigError("DNS_RESOLVER", f"{port} is no port number")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def spamd_address(env):
+    """SPAMD_ADDRESS: "host:port" of a running spamd that scores messages through spamc, or ""."""
+    text = env.str("SPAMD_ADDRESS", default="").strip()
+    if not text:
+        return ""
+    host, _sep, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        raise ConfigError("SPAMD_ADDRESS", f"cannot understand {text!r}; expected host:port, e.g. 127.0.0.1:783")
+    return text

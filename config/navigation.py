@@ -7,7 +7,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-# (title, icon, admin URL name, permission needed to see it)
+from backoffice import permissions
+
+# (title, icon, admin URL name, permission needed to see it: a name, or a role predicate)
 SECTIONS = [
     (
         _("Mailings"),
@@ -36,6 +38,7 @@ SECTIONS = [
         [
             (_("Scheduled tasks"), "schedule", "admin:django_q_schedule_changelist", "django_q.view_schedule"),
             (_("Failed tasks"), "error", "admin:django_q_failure_changelist", "django_q.view_failure"),
+            (_("Domain check"), "dns", "domain_check", permissions.can_check_domains),
         ],
     ),
 ]
@@ -53,7 +56,7 @@ def sidebar_navigation(request):
         visible = [
             {"title": item_title, "icon": icon, "link": reverse(url_name)}
             for item_title, icon, url_name, permission in items
-            if user.has_perm(permission)
+            if (permission(user) if callable(permission) else user.has_perm(permission))
         ]
         if visible:
             groups.append({"title": title, "separator": True, "items": visible})

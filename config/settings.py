@@ -11,8 +11,8 @@ from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
-    StrictEnv, database_from_url, dkim_key, domain_rate_limits, redis_url, secret_key, trusted_proxies,
-    whole_number_at_least,
+    StrictEnv, anymail_settings, bounce_mailbox, database_from_url, dkim_key, dns_resolver, domain_rate_limits,
+    redis_url, relay_provider, secret_key, spamd_address, trusted_proxies, whole_number_at_least,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -235,6 +235,26 @@ BOUNCE_DOMAIN = env.str("BOUNCE_DOMAIN", default="").strip().lower()
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 # Port of `manage.py bounce_server`, the SMTP intake the bounce domain's MX points at.
 BOUNCE_SERVER_PORT = env.int("BOUNCE_SERVER_PORT", default=2525)
+# The mailbox the worker polls for bounces and complaints (mailings/intake_imap.py): a
+# lib.bounce_mailbox.BounceMailbox from BOUNCE_IMAP_*, or None (no polling) when BOUNCE_IMAP_HOST is unset.
+BOUNCE_MAILBOX = bounce_mailbox(env)
+# Provider webhooks (mailings/webhooks.py, django-anymail): without WEBHOOK_SECRET their URLs
+# answer 404; Mailgun's also needs its signing key. EMAIL_RELAY_PROVIDER names the provider
+# whose SMTP relay carries our mail, so each message carries its delivery token in the
+# header that provider echoes back in its events.
+ANYMAIL = anymail_settings(env)
+EMAIL_RELAY_PROVIDER = relay_provider(env)
+# The domain check page (config/domain_check.py) asks this DNS server ("host:port"; empty: the
+# system's resolver), each lookup given DNS_TIMEOUT seconds.
+DNS_RESOLVER = dns_resolver(env)
+DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3)
+# Pre-flight (mailings/preflight.py): the SpamAssassin program that scores a message (found on
+# PATH; absent: the message page says it was not checked) and how long it may take.
+SPAMASSASSIN = env.str("SPAMASSASSIN", default="spamassassin")
+SPAMASSASSIN_TIMEOUT = env.float("SPAMASSASSIN_TIMEOUT", default=60)
+# "host:port" of a running spamd: spamc asks it instead (well under a second, so the page
+# scores at once); empty: the SPAMASSASSIN program runs per message, in a worker.
+SPAMD_ADDRESS = spamd_address(env)
 
 # --- Language and time ----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")

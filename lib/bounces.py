@@ -22,12 +22,15 @@ This is the line Sisimai draws too, which lets its corpus check us (docs/deliver
 """
 import email
 import email.policy
+import logging
 import re
 from dataclasses import dataclass, field
 
 from flufl.bounce import all_failures
 
 from lib import verp
+
+logger = logging.getLogger(__name__)
 
 HARD, SOFT = "hard", "soft"
 
@@ -165,7 +168,7 @@ def _status_blocks(part):
 
 
 def _non_standard_failures(message):
-    permanent, temporary = all_failures(message)
+    temporary, permanent = _flufl_failures(message)
     text = _human_text(message)
     failures = []
     for raw, is_permanent in [(a, True) for a in sorted(permanent)] + [(a, False) for a in sorted(temporary - permanent)]:
@@ -177,6 +180,26 @@ def _non_standard_failures(message):
     return tuple(failures)
 
 
+def _flufl_failures(message):
+    """flufl.bounce's (temporary, permanent) addresses; nothing found if a detector breaks.
+
+    Its Yale detector raises IndexError on a message without a From header, and
+    ``all_failures`` re-raises whatever a detector raises, which would end the detectors
+    listed after it: such a message is read as if it came from the mailer daemon.
+    """
+    borrowed_from = message.get("From") is None
+    if borrowed_from:
+        message["From"] = "MAILER-DAEMON"
+    try:
+        return all_failures(message)
+    except Exception:  # a detector's bug must not stop the intake: the message is unclassified
+        logger.warning("flufl.bounce failed on a message", exc_info=True)
+        return frozenset(), frozenset()
+    finally:
+        if borrowed_from:
+            del message["From"]
+
+
 def _human_text(message):
     """The bounce's own words: its text parts, cut before the copy of the original message."""
     texts = []
@@ -185,10 +208,18 @@ def _human_text(message):
             break  # the original message starts here
         if part.get_content_type() == "text/plain":
             payload = part.get_payload(decode=True) or b""
-            texts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+            texts.append(_decoded(payload, part.get_content_charset()))
     text = "\n".join(texts)
     marker = ORIGINAL_MESSAGE_MARKERS.search(text)
     return text[:marker.start()] if marker else text
+
+
+def _decoded(payload, charset):
+    """Text of a part; a charset Python does not know (mislabelled, garbled) reads as UTF-8."""
+    try:
+        return payload.decode(charset or "utf-8", "replace")
+    except (LookupError, ValueError):  # ValueError: a NUL inside the charset's name
+        return payload.decode("utf-8", "replace")
 
 
 def _recipient_text(text, address):

@@ -73,6 +73,14 @@ def _select_recipients(owner_id, members, params):
     return sql, [owner_id, *params]
 
 
+# Memory PostgreSQL may give each sort or hash of the statement that writes a run's rows
+# (hash tables get twice this by default). The union of a mailing's lists is hashed to
+# drop duplicates, then joined: a million recipients hash in ~150 MB; with the default 4 MB
+# both spilled to disk in batches, which cost a third of the statement (EXPLAIN ANALYZE,
+# docs/benchmarks.md). It holds for the run-start transaction only; beyond it a hash spills.
+RUN_START_WORK_MEM = "80MB"
+
+
 def _insert(attempt, select, params):
     columns = "attempt_id, client_id, email, status, skip_reason, smtp_response, tries"
     sql = (
@@ -80,6 +88,8 @@ def _insert(attempt, select, params):
         f"SELECT %s, r.id, r.email, r.status, r.skip_reason, '', 0 FROM ({select}) r"
     )
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [RUN_START_WORK_MEM])
         cursor.execute(sql, [attempt.pk, *params])
         return cursor.rowcount
 

@@ -2,9 +2,10 @@
 
 Every message leaves with its own envelope sender, ``bounces+<token>@<bounce domain>``
 (``return_path``), so a report that comes back is tied to exactly one delivery by the
-token, not by guessing from addresses in its text. ``handle_report`` is the one entry all
-intakes call (``manage.py bounce_server``; a mailbox poller or an ESP webhook would call
-it too). A report without a valid token changes nothing: nobody can mark a delivery
+token, not by guessing from addresses in its text. ``handle_report`` is the one entry the
+intakes that receive a message call (``manage.py bounce_server``, the IMAP poller); a
+provider's webhook, whose event is already read, calls the same ``apply_complaint`` /
+``apply_failures`` that ``handle_report`` ends in. A report without a valid token changes nothing: nobody can mark a delivery
 bounced, or an address suppressed, by mailing a made-up address. Handling the same report
 twice changes nothing the second time.
 """
@@ -34,6 +35,25 @@ def return_path(delivery_id, from_address):
     return verp.bounce_address(delivery_id, domain) if domain else from_address
 
 
+# The metadata key of the delivery token in a provider's events (mailings/webhooks.py).
+TOKEN_METADATA_KEY = "mailing_token"
+
+
+def relay_headers(delivery_id):
+    """Header lines (CRLF-ended text) that hand the delivery token to the provider named by
+    EMAIL_RELAY_PROVIDER, which echoes it back in its webhook events as metadata: a relay
+    puts its own Return-Path on the message, so the VERP address never comes back from it.
+    Mailgun reads ``X-Mailgun-Variables`` (JSON), Postmark ``X-PM-Metadata-<key>``; both
+    strip them before delivery. Empty when no provider relays our mail."""
+    provider = settings.EMAIL_RELAY_PROVIDER
+    if not provider:
+        return ""
+    token = verp.make_token(delivery_id)
+    if provider == "mailgun":
+        return f'X-Mailgun-Variables: {{"{TOKEN_METADATA_KEY}": "{token}"}}\r\n'
+    return f"X-PM-Metadata-{TOKEN_METADATA_KEY}: {token}\r\n"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a report did, for the intake's log and reply."""
@@ -47,17 +67,28 @@ def handle_report(raw_bytes, envelope_recipient=None):
     """Read one report (complaint first, then bounce) and apply it to its delivery."""
     complaint = arf.parse(raw_bytes)
     if complaint is not None:
-        delivery = _delivery_for(complaint.token)
-        if delivery is None:
-            return Outcome("ignored")
-        return _announced(delivery, Outcome("complaint", delivery.pk, _complained(delivery)))
+        return apply_complaint(complaint.token)
     report = bounces.parse(raw_bytes, envelope_recipient)
     if report.kind != "bounce" or not report.failures:
         return Outcome("ignored")
-    delivery = _delivery_for(report.token)
+    return apply_failures(report.token, report.failures)
+
+
+def apply_complaint(token):
+    """A complaint about the delivery the (unchecked) token names. Intakes that get the
+    report already read (a provider's webhook) call this and ``apply_failures`` directly."""
+    delivery = _delivery_for(token)
     if delivery is None:
         return Outcome("ignored")
-    failure = _failure_for(delivery, report.failures)
+    return _announced(delivery, Outcome("complaint", delivery.pk, _complained(delivery)))
+
+
+def apply_failures(token, failures):
+    """A bounce (``lib.bounces.Failure`` per recipient, hard or soft) of the token's delivery."""
+    delivery = _delivery_for(token)
+    if delivery is None:
+        return Outcome("ignored")
+    failure = _failure_for(delivery, failures)
     if failure.severity == bounces.HARD:
         return _announced(delivery, Outcome("hard", delivery.pk, _bounced(delivery, failure)))
     return Outcome("soft", delivery.pk, _soft_bounced(delivery, failure))
@@ -66,7 +97,6 @@ def handle_report(raw_bytes, envelope_recipient=None):
 def _announced(delivery, outcome):
     """A changed delivery changes its mailing's figures: the statistics caches move on."""
     if outcome.changed:
-        rollup.forget_runs([delivery.attempt_id])  # a finished run's counts are kept: recount it
         figures_changed.send(sender=Delivery, mailing_id=delivery.attempt.mailing_id)
     return outcome
 
@@ -99,24 +129,27 @@ def _bounced(delivery, failure):
     suppressed for its owner."""
     words = " ".join(part for part in (failure.status, failure.diagnostic) if part)
     with transaction.atomic():
-        changed = Delivery.objects.filter(pk=delivery.pk, status__in=REPORTABLE).update(
-            status=DeliveryStatus.BOUNCED, smtp_response=words or delivery.smtp_response,
+        # rollup.change_status: the run's counts follow the row in this transaction.
+        changed = rollup.change_status(
+            Delivery.objects.filter(pk=delivery.pk, status__in=REPORTABLE),
+            DeliveryStatus.BOUNCED, smtp_response=words or delivery.smtp_response,
         )
         if changed:  # a replay does not put back an address its owner has since let through
             suppress(_owner_id(delivery), delivery.email, SuppressionReason.BOUNCED)
             SoftBounces.objects.filter(owner_id=_owner_id(delivery), email__iexact=delivery.email).delete()
-    return bool(changed)
+    return changed
 
 
 def _complained(delivery):
     """Spam complaint: the delivery is 'complained'; the address is suppressed."""
     with transaction.atomic():
-        changed = Delivery.objects.filter(
-            pk=delivery.pk, status__in=(*REPORTABLE, DeliveryStatus.BOUNCED),
-        ).update(status=DeliveryStatus.COMPLAINED)
+        changed = rollup.change_status(
+            Delivery.objects.filter(pk=delivery.pk, status__in=(*REPORTABLE, DeliveryStatus.BOUNCED)),
+            DeliveryStatus.COMPLAINED,
+        )
         if changed:
             suppress(_owner_id(delivery), delivery.email, SuppressionReason.COMPLAINED)
-    return bool(changed)
+    return changed
 
 
 def _soft_bounced(delivery, failure):

@@ -82,3 +82,42 @@ def ensure_schedules(schedule_model=None, now=None):
                 "next_run": minute + datetime.timedelta(seconds=offset),
             },
         )
+
+
+BOUNCE_POLL_TASK = "mailings.tasks.poll_bounce_mailbox"
+BOUNCE_POLL_SCHEDULE = "mailings: poll the bounce mailbox"
+
+
+def ensure_bounce_poll_schedule(schedule_model=None, now=None):
+    """The django-q2 schedule that polls the bounce mailbox every BOUNCE_IMAP_POLL_MINUTES
+    exists while BOUNCE_IMAP_HOST is set, and not otherwise. Idempotent.
+
+    Run after every ``migrate`` (``MailingsConfig.ready`` connects it to post_migrate), which
+    every deployment and ``make run`` do, so the schedule follows the configuration.
+    """
+    if schedule_model is None:
+        from django_q.models import Schedule as schedule_model
+    mailbox = settings.BOUNCE_MAILBOX
+    if mailbox is None:
+        schedule_model.objects.filter(name=BOUNCE_POLL_SCHEDULE).delete()
+        return None
+    now = now or timezone.now()
+    schedule, _created = schedule_model.objects.update_or_create(
+        name=BOUNCE_POLL_SCHEDULE,
+        defaults={
+            "func": BOUNCE_POLL_TASK,
+            "schedule_type": "I",
+            "minutes": mailbox.poll_minutes,
+            "repeats": -1,
+            "next_run": now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1),
+        },
+    )
+    return schedule
+
+
+def bounce_poll_schedule_after_migrate(sender, apps=None, **kwargs):
+    try:  # the migrated state's model: absent when django_q was migrated back to zero
+        schedule_model = apps.get_model("django_q", "Schedule") if apps else None
+    except LookupError:
+        return
+    ensure_bounce_poll_schedule(schedule_model)

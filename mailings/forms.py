@@ -13,7 +13,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 
 from backoffice.validators import validate_single_line
 from lib.sanitize import has_visible_content, sanitize_html
-from mailings import importing
+from mailings import importing, preflight
 from mailings.models import Client, ClientList, Mailing, Message, Suppression
 
 
@@ -55,7 +55,7 @@ class ClientForm(OwnedForm):
 class MessageForm(OwnedForm):
     class Meta:
         model = Message
-        fields = ["subject", "body"]
+        fields = ["subject", "body", "spam_threshold"]
         widgets = {"body": CKEditor5Widget(config_name="default")}
 
     def clean_body(self):
@@ -63,6 +63,14 @@ class MessageForm(OwnedForm):
         if not has_visible_content(body):
             raise ValidationError(_("Write the text of the message."), code="required")
         return body
+
+    def clean_spam_threshold(self):
+        threshold = self.cleaned_data.get("spam_threshold")
+        # A threshold nobody can check would hold every run of the message.
+        if threshold is not None and not preflight.spam_check_available():
+            raise ValidationError(_("SpamAssassin is not installed on this server, so no threshold can be "
+                                    "checked; leave the field empty."), code="unavailable")
+        return threshold
 
 
 class MailingForm(OwnedForm):
@@ -108,6 +116,15 @@ class MailingForm(OwnedForm):
         return cleaned
 
 
+def checked_upload(upload):
+    """An import file within the size limit; a clear form error (and nothing read) otherwise."""
+    try:
+        importing.check_size(upload.size)
+    except importing.ImportRefused as refused:
+        raise ValidationError(str(refused), code="too_big")
+    return upload
+
+
 class ClientImportForm(forms.Form):
     """The admin's import page: one file, CSV or XLSX; the format is recognised from its content.
 
@@ -144,12 +161,7 @@ class ClientImportForm(forms.Form):
         self.fields["client_list"].queryset = ClientList.objects.filter(owner=owner)
 
     def clean_import_file(self):
-        upload = self.cleaned_data["import_file"]
-        try:
-            importing.check_size(upload.size)
-        except importing.ImportRefused as refused:
-            raise ValidationError(str(refused), code="too_big")
-        return upload
+        return checked_upload(self.cleaned_data["import_file"])
 
     def clean_new_list(self):
         name = " ".join(self.cleaned_data["new_list"].split())
@@ -178,12 +190,7 @@ class SuppressionImportForm(forms.Form):
     )
 
     def clean_import_file(self):
-        upload = self.cleaned_data["import_file"]
-        try:
-            importing.check_size(upload.size)
-        except importing.ImportRefused as refused:
-            raise ValidationError(str(refused), code="too_big")
-        return upload
+        return checked_upload(self.cleaned_data["import_file"])
 
 
 class ClientListForm(OwnedForm):

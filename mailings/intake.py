@@ -4,14 +4,16 @@ The bounce domain's MX points here (directly, or through the local MTA). It refu
 VERP address (``bounces+<token>@…``) whose token is not genuine, takes any other (the
 feedback-loop address that complaints come to), and hands each message, with the address
 it was sent to, to ``mailings.bounces.handle_report``, which acts only on a genuine token. The database work runs in one
-worker thread, off the event loop. If handling fails, the sender is told to try again
-later (451), so a report is not lost to a passing database hiccup.
+worker thread, off the event loop. If the database fails, the sender is told to try again
+later (451), so a report is not lost to a passing hiccup; a message the parser cannot read
+is refused for good (554), since sending it again for days would fail the same way.
 """
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.controller import Controller
+from django.db import Error as DatabaseFailure
 from django.db import close_old_connections
 
 from lib import verp
@@ -37,9 +39,12 @@ class BounceHandler:
         try:
             for recipient in envelope.rcpt_tos:
                 await loop.run_in_executor(self.executor, _handle, envelope.content, recipient)
-        except Exception:
+        except DatabaseFailure:
             logger.exception("bounce intake: a report could not be handled")
             return "451 4.3.0 Could not handle the report now; try again later"
+        except Exception:  # the parser failed on this message: sending it again would fail again
+            logger.exception("bounce intake: a message could not be read as a report")
+            return "554 5.6.0 Could not read this message as a report"
         return "250 OK"
 
 

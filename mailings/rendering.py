@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from backoffice.validators import header_safe
+from mailings.bounces import relay_headers
 
 UNSUBSCRIBE_SALT = "mailings.unsubscribe"
 
@@ -164,6 +165,7 @@ class PreparedMessage:
             f"List-Unsubscribe: <{url}>\r\n"
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
             "Precedence: bulk\r\n"
+            f"{relay_headers(recipient.delivery_id)}"  # the delivery token for a relaying provider
             "MIME-Version: 1.0\r\n"
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
             "\r\n"

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from mailings import dispatch
+from mailings import dispatch, preflight
 from mailings.delivery.loop import deliver, join, task_budget
 from mailings.runs import claim
 
@@ -35,6 +35,8 @@ def _deliver_with_helpers(attempt, progress):
 
 def run_mailing(mailing_id, expected=None, progress=None):
     """Claim and deliver the mailing's next run (``expected``: "send now" of that run)."""
+    if preflight.refuse_spammy_run(mailing_id=mailing_id, now=timezone.now()):
+        return None
     attempt = claim.claim_scheduled_run(
         mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
     )
@@ -44,11 +46,18 @@ def run_mailing(mailing_id, expected=None, progress=None):
 def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
     """A manual run to every client, or a retry of a finished run's failed recipients
     (``retried_id``: the run the retry button named; by default the last finished one)."""
+    if preflight.refuse_spammy_run(mailing_id=mailing_id, now=timezone.now()):
+        return None
     attempt = claim.claim_extra_run(
         mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now(),
         retried_id=retried_id,
     )
     return _deliver_with_helpers(attempt, progress)
+
+
+def score_message(message_id):
+    """SpamAssassin's score of a message for its page (seconds of work, cached)."""
+    preflight.score_message(message_id)
 
 
 def send_test(mailing_id, email):
@@ -101,3 +110,14 @@ def compact_old_deliveries():
     from mailings import retention
 
     return retention.compact_old_deliveries()
+
+
+def poll_bounce_mailbox():
+    """Every BOUNCE_IMAP_POLL_MINUTES while configured (``dispatch.ensure_bounce_poll_schedule``):
+    read the bounce mailbox once. Failures are logged, never raised: the next poll retries."""
+    from mailings import intake_imap
+
+    mailbox = settings.BOUNCE_MAILBOX
+    if mailbox is None:  # configuration removed since the schedule was made
+        return None
+    return intake_imap.poll(mailbox).summary()

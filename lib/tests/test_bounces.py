@@ -73,3 +73,32 @@ def test_the_corpus_and_its_answers_travel_with_their_licence():
     expected = json.loads((CORPUS / "expected.json").read_text())
     assert sorted(expected) == sorted(path.name for path in (CORPUS / "maildir").iterdir())
     assert "BSD 2-CLAUSE" in (CORPUS / "LICENSE").read_text()
+
+
+GMAIL_DELAY_WITHOUT_FROM = (
+    b"To: bounces@example.com\r\nSubject: Delivery Status Notification (Delay)\r\n\r\n"
+    b"Delivery to the following recipient has been delayed:\r\n\r\n"
+    b"     late@example.org\r\n\r\n"
+    b"Message will be retried for 2 more day(s)\r\n"
+)
+
+
+def test_a_delay_warning_is_soft_and_a_missing_from_header_breaks_nothing():
+    # flufl.bounce answers (temporary, permanent); its Yale detector raised IndexError on a
+    # message without From, which used to stop the detectors listed after it.
+    report = bounces.parse(GMAIL_DELAY_WITHOUT_FROM)
+    assert [(f.recipient, f.severity) for f in report.failures] == [("late@example.org", bounces.SOFT)]
+
+
+def test_a_message_no_detector_recognises_is_unknown():
+    assert bounces.parse(b"To: bounces@example.com\r\nSubject: hello\r\n\r\nJust a note.\r\n").kind == "unknown"
+
+
+def test_a_part_in_a_charset_python_does_not_know_is_read_as_utf8():
+    garbled = (
+        b"Subject: hi\r\nContent-Type: text/plain; charset=utf-3\r\n\r\n"
+        b"Delivery to the following recipient has been delayed:\r\n\r\n     late@example.org\r\n\r\n"
+        b"Message will be retried\r\n"
+    )
+    report = bounces.parse(garbled)
+    assert [(f.recipient, f.severity) for f in report.failures] == [("late@example.org", bounces.SOFT)]

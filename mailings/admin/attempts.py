@@ -1,4 +1,5 @@
-"""Runs (Attempt) and their deliveries: read-only records, with a live progress bar.
+"""Runs (Attempt) and their deliveries: read-only records, with a live progress bar and the
+run's bounce and complaint rates (``mailings.statistics.reports.run_figures``).
 
 ``/admin/mailings/attempt/<id>/progress/`` (``admin:mailings_attempt_progress``) serves the
 figures of a run as JSON; the progress bar on a run's and a mailing's page polls it.
@@ -17,6 +18,8 @@ from backoffice import permissions
 from mailings import retention
 from mailings.admin.base import ReadOnlyAdmin, visible_mailing
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
+from mailings.statistics import reports
+from mailings.statistics.formatting import rate_text, returns_text
 
 DELIVERIES_SHOWN = 100
 
@@ -87,7 +90,7 @@ class AttemptAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind"]
     search_fields = ["mailing__message__subject"]
     date_hierarchy = "started_at"
-    readonly_fields = ["progress_display", "deliveries_display"]
+    readonly_fields = ["progress_display", "returns_display", "deliveries_display"]
 
     def get_queryset(self, request):
         return permissions.scope_to_user(super().get_queryset(request), request.user, "mailing__owner")
@@ -117,6 +120,21 @@ class AttemptAdmin(ReadOnlyAdmin):
     @display(description=gettext_lazy("progress"))
     def progress_display(self, obj):
         return progress_html(obj)
+
+    @display(description=gettext_lazy("bounces and complaints"))
+    def returns_display(self, obj):
+        """The run's bounce and complaint rates, from the same counts as its mailing's report."""
+        if obj.kind == AttemptKind.TEST:
+            return "—"  # a test send goes to the owner: never counted
+        figures = reports.run_figures(obj)
+        return format_html(
+            '<p id="run-bounces">{}: <span data-figure="bounce_rate">{}</span> · {}</p>'
+            '<p id="run-complaints">{}: <span data-figure="complaint_rate">{}</span> · {}</p>',
+            _("Bounce rate"), rate_text(figures["bounce_rate"]),
+            returns_text("bounced", figures["bounced"], figures["sent"]),
+            _("Complaint rate"), rate_text(figures["complaint_rate"]),
+            returns_text("complained", figures["complained"], figures["sent"]),
+        )
 
     @display(description=gettext_lazy("deliveries"))
     def deliveries_display(self, obj):

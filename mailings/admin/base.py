@@ -17,6 +17,7 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.templatetags import unfold_list
 
 from backoffice import permissions
 from mailings.models import Mailing
@@ -60,16 +61,39 @@ class OwnerAutocompleteSelectMultiple(OwnerAutocompleteMixin, AutocompleteSelect
     pass
 
 
-class EstimatedCountPaginator(Paginator):
-    """A changelist paginator that does not count a million rows on every page view.
+class Approximate(int):
+    """A count that is the planner's estimate: it reads "≈ 99000" wherever it is printed
+    (page footer, "N results", "Select all N", "All N selected"), while the plural forms and
+    the page arithmetic use the number."""
 
-    Up to EXACT_UP_TO rows are counted exactly (a COUNT over a LIMITed subquery, cheap);
-    above that PostgreSQL's planner estimate of the filtered query is used, so the cost of a
-    page does not grow with the number of clients. The pages near the end are then
-    approximate, which a list of a million addresses can live with.
+    def __str__(self):
+        return f"≈ {int(self)}"
+
+
+def _rounded(number, digits=2):
+    """An estimate shown with as many figures as it deserves: 1,013,498 → 1,000,000."""
+    return int(round(number, digits - len(str(number)))) if number >= 10 ** digits else number
+
+
+class EstimatedCountPaginator(Paginator):
+    """A changelist paginator whose pages cost the same at 1,000 rows and at 1,000,000.
+
+    The count: up to EXACT_UP_TO rows are counted exactly (a COUNT over a LIMITed subquery,
+    cheap); above that PostgreSQL's planner estimate of the filtered query is used, shown
+    as approximate (``Approximate``), so the cost of a page does not grow with the rows.
+
+    The pages: a page in the second half is read backwards — the changelist's ordering
+    reversed, with an OFFSET counted from the end, the rows then put back in order — so the
+    last pages, the ones unfold's paginator links to from every page, cost what the first
+    ones cost instead of an OFFSET through a million rows. The ordering is total (the
+    changelist adds ``-pk``), so reversed it gives the very same rows. With an exact count
+    every page is exactly the page a plain OFFSET gives; with an estimate the pages of the
+    second half are counted from the true end. Only pages in the middle, which no link
+    reaches but by stepping page by page from an end, still pay a long OFFSET.
     """
 
     EXACT_UP_TO = 10_000
+    template_name = None  # unfold asks for a paginator's own footer template: none, the usual one
 
     @cached_property
     def count(self):
@@ -82,7 +106,25 @@ class EstimatedCountPaginator(Paginator):
         # page costs as many queries whatever the number of rows.
         estimate = _planner_estimate(rows)
         counted = rows[: self.EXACT_UP_TO + 1].count()
-        return counted if counted <= self.EXACT_UP_TO else max(self.EXACT_UP_TO + 1, estimate)
+        if counted <= self.EXACT_UP_TO:
+            return counted
+        return Approximate(max(self.EXACT_UP_TO + 1, _rounded(estimate)))
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        if self.count - top < bottom:
+            return self._get_page(self._read_backwards(self.count - top, top - bottom), number, self)
+        return self._get_page(self.object_list[bottom:top], number, self)
+
+    def _read_backwards(self, skip, rows):
+        """The ``rows`` rows that come ``skip`` rows before the end, in the list's order."""
+        if not self.object_list.ordered:
+            return self.object_list[self.count - skip - rows:self.count - skip]
+        return list(reversed(self.object_list.reverse()[skip:skip + rows]))
 
 
 def _planner_estimate(queryset):
@@ -94,10 +136,32 @@ def _planner_estimate(queryset):
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def _headers_once_per_page(result_headers):
+    """unfold's ``items_for_result`` builds every column header again for each row (for the
+    cells' ``data-label``), rendering the "select all" checkbox each time: a fifth of a
+    50-row changelist's time. The headers depend only on the changelist, so each page now
+    builds them once."""
+
+    def headers(cl):
+        if "_unfold_headers" not in cl.__dict__:
+            cl.__dict__["_unfold_headers"] = list(result_headers(cl))
+        return iter(cl.__dict__["_unfold_headers"])
+
+    headers.built_once = True
+    return headers
+
+
+if not getattr(unfold_list.result_headers, "built_once", False):
+    unfold_list.result_headers = _headers_once_per_page(unfold_list.result_headers)
+
+
 class OwnedAdmin(NotFoundInsteadOfRedirect, ModelAdmin):
     exclude = ["owner"]
     show_full_result_count = False
     list_per_page = 50
+    # unfold's row template asks for it twice per row; a missing attribute costs a dir() of
+    # the whole admin class each time (Django's template lookup), ~1 ms a row.
+    list_sections = []
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)

@@ -4,8 +4,6 @@ import (mailings.importing, optionally into a list) and export (mailings.resourc
 The bulk actions act on a page's selection or on "all N matching the filter" (Django's
 select-across) in set-based SQL (mailings.lists): the selection is never loaded.
 """
-from urllib.parse import urlencode
-
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
@@ -29,6 +27,7 @@ from unfold.decorators import action, display
 
 from mailings import importing, lists
 from mailings.admin.base import EstimatedCountPaginator, OwnedAdmin
+from mailings.admin.lists import mailing_form_url
 from mailings.forms import ClientForm, ClientImportForm
 from mailings.models import Client, ClientList, Suppression
 from mailings.resources import ClientResource
@@ -118,6 +117,12 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
         return self._with_list(request, queryset, "create_mailing", self._mailing_for)
 
     def _with_list(self, request, queryset, action_name, act, may_create=True):
+        if not queryset.exists():
+            # Nothing posted is in this admin's queryset (someone else's clients, or deleted
+            # ones): no list is made, nothing changes.
+            messages.warning(request, gettext(
+                "Items must be selected in order to perform actions on them. No items have been changed."))
+            return None
         client_list, error = self._chosen_list(request, may_create)
         if client_list is None:
             if error:
@@ -183,10 +188,24 @@ class ClientAdmin(OwnedAdmin, ImportExportModelAdmin):
         ) % {"count": count, "list": client_list}, messages.SUCCESS)
 
     def _mailing_for(self, request, queryset, client_list):
-        """The selection becomes a list; the new mailing's form opens with that list chosen."""
+        """The selection becomes a list; the new mailing's form opens with that list chosen.
+
+        A large selection ("all 1,000,000 matching") joins the list in the worker, as "add
+        to a list" does: the mailing form is offered on the list's page once the list is
+        complete, so no mailing is made for a list still half filled.
+        """
+        if lists.is_large(queryset, client_list):
+            lists.add_to_list_in_background(queryset, client_list)
+            self.message_user(request, format_html(
+                gettext("More than {threshold} clients: they are being added to “{name}” in the background. "
+                        "<a href=\"{url}\">The list's page</a> shows the progress and, once the list is complete, "
+                        "the link to create the mailing."),
+                threshold=lists.IN_BACKGROUND_ABOVE, name=client_list.name,
+                url=reverse("admin:mailings_clientlist_change", args=[client_list.pk]),
+            ), messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:mailings_clientlist_change", args=[client_list.pk]))
         lists.add_to_list(queryset, client_list)
-        query = urlencode({"lists": client_list.pk, "name": client_list.name})
-        return HttpResponseRedirect(f"{reverse('admin:mailings_mailing_add')}?{query}")
+        return HttpResponseRedirect(mailing_form_url(client_list))
 
     @display(description=_("subscribed"), boolean=True, ordering="unsubscribed_at")
     def subscribed(self, client):

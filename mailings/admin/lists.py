@@ -1,10 +1,13 @@
 """Client lists: owner-scoped like clients (read-only for managers), with member counts, the
 public subscription form's address and an embeddable snippet, and a streamed CSV export."""
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.decorators import action, display
@@ -14,6 +17,11 @@ from mailings.admin.base import OwnedAdmin
 from mailings.forms import ClientListForm
 from mailings.models import ClientList, Subscription
 from mailings.subscriptions import form_url
+
+
+def mailing_form_url(client_list):
+    """The new mailing's form with this list chosen and named after it."""
+    return f"{reverse('admin:mailings_mailing_add')}?{urlencode({'lists': client_list.pk, 'name': client_list.name})}"
 
 
 @admin.register(ClientList)
@@ -56,13 +64,15 @@ class ClientListAdmin(OwnedAdmin):
             return "—"
         if progress["state"] == "queued":
             return _("Waiting for the worker to start.")
-        text = ngettext(
-            "%(percent)d%% done, %(added)d client added so far.", "%(percent)d%% done, %(added)d clients added so far.",
-            progress["added"],
-        ) if progress["state"] == "running" else ngettext(
-            "Done: %(added)d client added.", "Done: %(added)d clients added.", progress["added"],
-        )
-        return text % progress
+        if progress["state"] == "running":
+            return ngettext(
+                "%(percent)d%% done, %(added)d client added so far.",
+                "%(percent)d%% done, %(added)d clients added so far.", progress["added"],
+            ) % progress
+        done = ngettext("Done: %(added)d client added.", "Done: %(added)d clients added.", progress["added"]) % progress
+        # The end of "create a mailing for the selection" on a large one: the list is complete.
+        return format_html('{} <a href="{}" class="text-primary-600 dark:text-primary-500">{}</a>',
+                           done, mailing_form_url(client_list), _("Create a mailing for this list"))
 
     @action(description=_("Export members (CSV)"), url_path="export", icon="download")
     def export_members(self, request, object_id):

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import render
 from django.urls import path
+from django.utils.formats import number_format
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -16,7 +17,7 @@ from mailings import previews
 from mailings.admin.base import OwnedAdmin
 from mailings.forms import MessageForm
 from mailings.models import Client, Message
-from mailings.preflight import findings
+from mailings.preflight import findings, spam_findings
 from mailings.rendering import Template as MessageTemplate
 
 
@@ -42,7 +43,7 @@ class MessageAdmin(OwnedAdmin):
     def get_fields(self, request, obj=None):
         # Who cannot edit (a manager) reads the body as HTML, not as its source code.
         body = "body" if obj is None or self.has_change_permission(request, obj) else "rendered_body"
-        fields = ["subject", body]
+        fields = ["subject", body, "spam_threshold"]
         return fields + ["preview", "preflight", "created_at", "updated_at"] if obj else fields
 
     @display(description=_("mailings"), ordering="mailing_count")
@@ -114,11 +115,21 @@ class MessageAdmin(OwnedAdmin):
 
     @display(description=_("pre-flight check"))
     def preflight(self, message):
-        """What receivers' filters will look at, in a sample build of the message."""
-        return format_html(
-            '<ul class="flex flex-col gap-1" id="preflight">{}</ul>',
-            format_html_join(
-                "", '<li data-problem="{}" class="{}">{}</li>',
-                ((int(problem), "text-red-600" if problem else "", text) for problem, text in findings(message)),
-            ),
+        """What receivers' filters will look at, in a sample build of the message; SpamAssassin's
+        score and the rules it hit when it is installed (scored by a worker, then cached)."""
+        spam, rules = spam_findings(message)
+        items = format_html_join(
+            "", '<li data-problem="{}" class="{}">{}</li>',
+            ((int(problem), "text-red-600" if problem else "", text) for problem, text in findings(message) + spam),
         )
+        table = ""
+        if rules:
+            table = format_html(
+                '<table id="spam-rules" class="mt-2 text-sm"><thead><tr><th class="pr-3 text-left">{}</th>'
+                '<th class="pr-3 text-right">{}</th><th class="text-left">{}</th></tr></thead><tbody>{}</tbody></table>',
+                _("rule"), _("points"), _("description"),
+                format_html_join("", '<tr><td class="pr-3 font-mono">{}</td><td class="pr-3 text-right">{}</td>'
+                                     "<td>{}</td></tr>",
+                                 ((rule.name, number_format(rule.points, 1), rule.description) for rule in rules)),
+            )
+        return format_html('<ul class="flex flex-col gap-1" id="preflight">{}</ul>{}', items, table)

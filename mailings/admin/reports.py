@@ -1,12 +1,13 @@
 """Statistics pages of a mailing (report, charts, export), mixed into MailingAdmin.
 
-``/admin/mailings/mailing/<id>/report/`` shows every run with its counts, a chart of the
-runs and the failed recipients with the server's reply; ``.../report/export/csv/`` and
+``/admin/mailings/mailing/<id>/report/`` shows every run with its counts and its bounce and
+complaint rates, a chart of the runs, the failed recipients with the server's reply and the
+bounced or complained recipients with the words of the server that sent the bounce; ``.../report/export/csv/`` and
 ``.../report/export/xlsx/`` download the same report. Filters (period and run status) are
 GET parameters, so a filtered report is a link that can be shared.
 
 The mailing is looked up with ``visible_mailing_or_404``: someone else's mailing answers
-404. The figures come from ``mailings.statistics.queries``, the downloaded tables from
+404. The figures come from ``mailings.statistics.reports``, the downloaded tables from
 ``mailings.statistics.export``.
 """
 from datetime import timedelta
@@ -25,7 +26,7 @@ from unfold.decorators import display
 from mailings.admin.base import visible_mailing_or_404
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus, SkipReason
 from mailings.spreadsheets import csv_response, xlsx_response
-from mailings.statistics import charts, queries
+from mailings.statistics import charts, reports
 from mailings.statistics.export import report_datasets
 from mailings.statistics.formatting import rate_text
 from mailings.statistics.forms import ReportFilterForm
@@ -73,7 +74,7 @@ def export_url(mailing, fmt, form):
     url = reverse("admin:mailings_mailing_report_export", args=[mailing.pk, fmt])
     params = form.data.copy() if form.is_bound else None
     if params:
-        for name in ("page", "fpage"):
+        for name in ("page", "fpage", "spage", "rpage"):
             params.pop(name, None)
         return f"{url}?{params.urlencode()}"
     return url
@@ -82,7 +83,12 @@ def export_url(mailing, fmt, form):
 ATTEMPT_HEADERS = [
     gettext_lazy("Started at"), gettext_lazy("Last attempt at"), gettext_lazy("Kind"),
     gettext_lazy("Status"), gettext_lazy("Sent"), gettext_lazy("Failed"), gettext_lazy("Unknown"),
-    gettext_lazy("Success rate"), gettext_lazy("Mail server response"),
+    gettext_lazy("Success rate"), gettext_lazy("Bounced"), gettext_lazy("Complained"),
+    gettext_lazy("Mail server response"),
+]
+RETURN_HEADERS = [
+    gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Status"),
+    gettext_lazy("What the receiving server said"),
 ]
 SKIPPED_HEADERS = [gettext_lazy("Run started at"), gettext_lazy("Recipient"), gettext_lazy("Why skipped")]
 FAILURE_HEADERS = [
@@ -101,6 +107,10 @@ def summary_cards(summary):
         (_("Failed"), summary["failed"], "failed"),
         (_("Unknown"), summary["unknown"], "unknown"),
         (_("Success rate"), rate_text(summary["rate"]), "rate"),
+        (_("Bounced"), summary["bounced"], "bounced"),
+        (_("Bounce rate"), rate_text(summary["bounce_rate"]), "bounce_rate"),
+        (_("Complained"), summary["complained"], "complained"),
+        (_("Complaint rate"), rate_text(summary["complaint_rate"]), "complaint_rate"),
     ]
 
 
@@ -136,12 +146,13 @@ class MailingReportsAdminMixin:
     def report_view(self, request, object_id):
         mailing = self.reported_mailing(request, object_id)
         form = ReportFilterForm(request.GET or None)
-        filters = form.report_filter() if form.is_bound else queries.ReportFilter()
-        data = queries.report(
+        filters = form.report_filter() if form.is_bound else reports.ReportFilter()
+        data = reports.report(
             mailing, filters,
             attempts_page=page_number(request.GET.get("page")),
             failures_page=page_number(request.GET.get("fpage")),
             skipped_page=page_number(request.GET.get("spage")),
+            returns_page=page_number(request.GET.get("rpage")),
         )
         context = {
             **self.admin_site.each_context(request),
@@ -154,11 +165,13 @@ class MailingReportsAdminMixin:
                 "attempts": with_labels(data["attempts"], kind=AttemptKind, status=AttemptStatus),
                 "failures": with_labels(data["failures"], status=DeliveryStatus),
                 "skipped": with_labels(data["skipped"], skip_reason=SkipReason),
+                "returns": with_labels(data["returns"], status=DeliveryStatus),
             },
             "summary_cards": summary_cards(data["summary"]),
             "attempt_headers": ATTEMPT_HEADERS,
             "failure_headers": FAILURE_HEADERS,
             "skipped_headers": SKIPPED_HEADERS,
+            "return_headers": RETURN_HEADERS,
             "runs_chart": charts.runs_chart(data["chart_runs"]),
             "chart_options": charts.options(stacked=True),
             "export_links": [(fmt.upper(), export_url(mailing, fmt, form)) for fmt in WRITERS],

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +24,13 @@ class Message(TimestampedModel):
     body = models.TextField(
         _("body"),
         help_text=_("Placeholders {{ full_name }} and {{ email }} are replaced for each recipient."),
+    )
+    # The owner's own gate (mailings/preflight.py, spam_refusal): empty, nothing is blocked.
+    spam_threshold = models.DecimalField(
+        _("spam score threshold"), max_digits=5, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Runs of mailings with this message do not start while SpamAssassin scores it above this "
+                    "number (SpamAssassin itself calls 5 and more spam). Empty: nothing is blocked."),
     )
 
     objects = OwnedQuerySet.as_manager()

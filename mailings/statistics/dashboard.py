@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from lib.dates import local_datetime
 from mailings.models import MailingStatus, Periodicity
 from mailings.statistics import charts, queries
-from mailings.statistics.formatting import rate_text
+from mailings.statistics.formatting import rate_text, returns_text
 
 
 def shows_statistics(user):
@@ -42,7 +42,7 @@ def dashboard_stats(user):
 
 
 def summary_cards(data):
-    totals = data["totals"]
+    totals, returns = data["totals"], data["returns"]
     titles = {
         "sent": _("Sent, last 30 days"),
         "failed": _("Failed, last 30 days"),
@@ -52,7 +52,13 @@ def summary_cards(data):
         {"key": key, "title": title, "value": formats.number_format(totals[key], force_grouping=True)}
         for key, title in titles.items()
     ]
-    return cards + [{"key": "rate", "title": _("Success rate"), "value": rate_text(totals["rate"])}]
+    return cards + [
+        {"key": "rate", "title": _("Success rate"), "value": rate_text(totals["rate"])},
+        {"key": "bounce_rate", "title": _("Bounce rate"), "value": rate_text(returns["bounce_rate"]),
+         "hint": returns_text("bounced", returns["bounced"], totals["sent"])},
+        {"key": "complaint_rate", "title": _("Complaint rate"), "value": rate_text(returns["complaint_rate"]),
+         "hint": returns_text("complained", returns["complained"], totals["sent"])},
+    ]
 
 
 def status_cards(by_status):
@@ -100,9 +106,11 @@ def failures_table(rows):
 
 def active_users_table(rows):
     return {
-        "headers": [_("User"), _("Deliveries"), _("Sent"), _("Failed"), _("Success rate")],
+        "headers": [_("User"), _("Deliveries"), _("Sent"), _("Failed"), _("Success rate"),
+                    _("Bounce rate"), _("Complaint rate")],
         "rows": [
-            [row["email"], row["total"], row["sent"], row["failed"], rate_text(row["rate"])]
+            [row["email"], row["total"], row["sent"], row["failed"], rate_text(row["rate"]),
+             rate_text(row["bounce_rate"]), rate_text(row["complaint_rate"])]
             for row in rows
         ],
     }

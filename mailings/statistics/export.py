@@ -1,4 +1,5 @@
-"""A mailing's report as tables to download: its runs, and its failed recipients.
+"""A mailing's report as tables to download: its runs (with their bounce and complaint
+rates), and its failed recipients.
 
 The same filter as the report page; every cell escaped against formula injection. The
 files are written by ``mailings.spreadsheets`` (CSV, XLSX).
@@ -8,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from mailings.models import AttemptKind, AttemptStatus, DeliveryStatus
 from mailings.spreadsheets import escape_formula, spreadsheet_datetime
-from mailings.statistics import queries
+from mailings.statistics import reports
 
 
 def attempts_dataset(mailing, filters):
@@ -17,15 +18,19 @@ def attempts_dataset(mailing, filters):
         headers=[
             _("Run"), _("Kind"), _("Started at"), _("Finished at"), _("Status"), _("Recipients"),
             _("Sent"), _("Failed"), _("Unknown"), _("Success rate, %"), _("Mail server response"),
+            _("Bounced"), _("Complained"), _("Bounce rate, %"), _("Complaint rate, %"),
         ],
         title=_("Runs"),
     )
-    for row in queries.attempts_for_export(mailing, filters):
+    for row in reports.attempts_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
             row["pk"], str(kinds.get(row["kind"], row["kind"])), spreadsheet_datetime(row["started_at"]),
             spreadsheet_datetime(row["finished_at"]), str(statuses.get(row["status"], row["status"])),
             row["total"], row["n_sent"], row["n_failed"], row["n_unknown"],
             "" if row["rate"] is None else row["rate"], row["server_response"],
+            row["n_bounced"], row["n_complained"],
+            "" if row["bounce_rate"] is None else row["bounce_rate"],
+            "" if row["complaint_rate"] is None else row["complaint_rate"],
         )])
     return dataset
 
@@ -37,7 +42,7 @@ def failures_dataset(mailing, filters):
                  _("Tries"), _("SMTP code"), _("SMTP response")],
         title=_("Failed recipients"),
     )
-    for row in queries.failures_for_export(mailing, filters):
+    for row in reports.failures_for_export(mailing, filters):
         dataset.append([escape_formula(value) for value in (
             row["attempt_id"], spreadsheet_datetime(row["attempt__started_at"]), row["email"],
             str(statuses.get(row["status"], row["status"])), spreadsheet_datetime(row["sent_at"]),

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from unfold.widgets import DATETIME_CLASSES, UnfoldAdminSelectWidget
 
 from mailings.models import AttemptStatus
-from mailings.statistics import queries
+from mailings.statistics import reports
 
 
 def date_input():
@@ -51,6 +51,6 @@ class ReportFilterForm(forms.Form):
         """The filter made of the valid fields only: bad input narrows nothing, never fails."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return queries.ReportFilter(
+        return reports.ReportFilter(
             start=data.get("start"), end=data.get("end"), status=data.get("status") or ""
         )

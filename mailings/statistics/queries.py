@@ -1,36 +1,38 @@
-"""Statistics built from the outcome counts of each run (``DeliveryStat``) with aggregate queries.
+"""What each figure means, the versioned cache of figures, and the dashboard's figures, built
+from the outcome counts of each run (``DeliveryStat``) with aggregate queries. One mailing's
+report is ``mailings.statistics.reports``; it uses the definitions and the cache here.
 
 Definitions (also in docs/statistics.md):
 
-- **sent**: deliveries with status ``sent``.
+- **sent**: deliveries the receiving server accepted: status ``sent``, and ``bounced`` or
+  ``complained`` (accepted first; what came back later is counted on its own).
 - **failed**: status ``failed`` (permanent, 5xx) plus ``deferred`` (a temporary failure
   that was never turned into a delivery: once a retry succeeds the row becomes ``sent``).
 - **unknown**: status ``unknown`` (the message may have been delivered: the worker died
   inside its SMTP transaction, or the server's verdict after the data never came clearly).
 - **success rate**: sent / (sent + failed). Unknown, pending, claimed, sending and skipped rows
   are left out: they are neither a success nor a failure.
+- **bounced** / **complained**: a hard bounce or a spam complaint came back for the
+  delivery (mailings/bounces.py). Their rates are percentages of sent (``share_of_sent``).
 - Test sends (``Attempt.kind == test``) go to the owner, not to clients: never counted.
 - The dashboard's days are local days in ``settings.TIME_ZONE``; a delivery's moment is
   its ``sent_at`` (the time of its outcome), or its run's start when it has none.
-- A report sums the runs it lists: its period and status filter select attempts
-  (``started_at`` and attempt status), and every figure is over their deliveries.
 
 Every figure comes from a constant number of aggregate queries over ``DeliveryStat`` (a few
 rows per run and day, kept equal to a recount of the Delivery rows by ``rollup.catch_up``,
 which runs before any figure is computed), whatever the number of deliveries; only the
-lists of failed recipients read Delivery rows, a page at a time. Figures are cached for ``STATS_CACHE_SECONDS`` under versioned keys: finishing a run bumps
+lists of recipients read Delivery rows, a page at a time. Figures are cached for
+``STATS_CACHE_SECONDS`` under versioned keys: finishing a run bumps
 the versions of its mailing, its owner and the global scope (``invalidate_for_mailing``),
 so nothing else is forgotten and ``cache.clear()`` is never needed.
 """
 import hashlib
 import time
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
@@ -40,7 +42,6 @@ from backoffice import permissions
 from mailings.models import (
     Attempt,
     AttemptKind,
-    CompactedDeliveries,
     Delivery,
     DeliveryStat,
     DeliveryStatus,
@@ -49,13 +50,14 @@ from mailings.models import (
 )
 from mailings.statistics import rollup
 
-SENT = (DeliveryStatus.SENT,)
+SENT = (DeliveryStatus.SENT, DeliveryStatus.BOUNCED, DeliveryStatus.COMPLAINED)
+BOUNCED = (DeliveryStatus.BOUNCED,)
+COMPLAINED = (DeliveryStatus.COMPLAINED,)
+RETURNED = BOUNCED + COMPLAINED
 FAILED = (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
 UNKNOWN = (DeliveryStatus.UNKNOWN,)
 DASHBOARD_DAYS = 30
 LIST_LIMIT = 10
-PAGE_SIZE = 50
-CHART_RUNS = 60
 
 
 def cache_seconds():
@@ -66,15 +68,24 @@ def local_zone():
     return ZoneInfo(settings.TIME_ZONE)
 
 
+def local_day_start(day):
+    """The first moment of a local day (``TIME_ZONE``)."""
+    return datetime(day.year, day.month, day.day, tzinfo=local_zone())
+
+
 # --- Definitions as query expressions ---------------------------------------------------
 
 
 def outcome_counts(prefix=""):
-    """Sum(...) expressions for sent / failed / unknown over (related) ``DeliveryStat`` rows."""
+    """Sum(...) expressions for sent / failed / unknown / bounced / complained over (related)
+    ``DeliveryStat`` rows."""
     def count(statuses):
         return Coalesce(Sum(f"{prefix}count", filter=Q(**{f"{prefix}status__in": statuses})), 0)
 
-    return {"sent": count(SENT), "failed": count(FAILED), "unknown": count(UNKNOWN)}
+    return {
+        "sent": count(SENT), "failed": count(FAILED), "unknown": count(UNKNOWN),
+        "bounced": count(BOUNCED), "complained": count(COMPLAINED),
+    }
 
 
 def total_count(prefix=""):
@@ -91,6 +102,22 @@ def success_rate(sent, failed):
 def with_rate(counts):
     counts = {key: counts.get(key) or 0 for key in ("sent", "failed", "unknown")}
     return {**counts, "rate": success_rate(counts["sent"], counts["failed"])}
+
+
+def share_of_sent(count, sent):
+    """A bounce or complaint rate: ``count`` as a percentage of the messages sent (accepted by
+    the receiving server, those that bounced or were complained about later included), or
+    None when nothing was sent. The one denominator of both rates."""
+    return round(100 * count / sent, 1) if sent else None
+
+
+def with_returns(counts):
+    """Bounced and complained of ``counts`` (which hold ``sent`` too), with their rates."""
+    sent, bounced, complained = (counts.get(key) or 0 for key in ("sent", "bounced", "complained"))
+    return {
+        "bounced": bounced, "complained": complained,
+        "bounce_rate": share_of_sent(bounced, sent), "complaint_rate": share_of_sent(complained, sent),
+    }
 
 
 def counted_deliveries(user):
@@ -163,12 +190,9 @@ def cached(name, version_key, params, compute):
 # --- Dashboard ---------------------------------------------------------------------------
 
 
-def local_day_start(day):
-    return datetime(day.year, day.month, day.day, tzinfo=local_zone())
-
-
 def daily_outcomes(stats, first_day, days):
-    """Sent / failed / unknown per local day from ``first_day``, zero-filled, one query."""
+    """Sent / failed / unknown (and bounced / complained) per local day from ``first_day``,
+    zero-filled, one query."""
     rows = (
         stats.filter(day__gte=first_day)
         .values("day")
@@ -177,7 +201,7 @@ def daily_outcomes(stats, first_day, days):
     )
     by_day = {row["day"]: row for row in rows}
     return [
-        {"day": day, **with_rate(by_day.get(day, {}))}
+        {"day": day, **with_rate(by_day.get(day, {})), **with_returns(by_day.get(day, {}))}
         for day in (first_day + timedelta(days=offset) for offset in range(days))
     ]
 
@@ -185,6 +209,11 @@ def daily_outcomes(stats, first_day, days):
 def sum_outcomes(daily):
     """Totals of a few already-aggregated days (a handful of dicts, not rows)."""
     return with_rate({key: sum(day[key] for day in daily) for key in ("sent", "failed", "unknown")})
+
+
+def sum_returns(daily):
+    """Bounces and complaints of a few already-aggregated days, with their rates."""
+    return with_returns({key: sum(day[key] for day in daily) for key in ("sent", "bounced", "complained")})
 
 
 def mailings_by_status(mailings):
@@ -240,7 +269,8 @@ def most_active_users(stats, limit=LIST_LIMIT):
         .order_by("-total", "attempt__mailing__owner__email")
     )
     return [
-        {"email": row["attempt__mailing__owner__email"], "total": row["total"], **with_rate(row)}
+        {"email": row["attempt__mailing__owner__email"], "total": row["total"], **with_rate(row),
+         **with_returns(row)}
         for row in rows[:limit]
     ]
 
@@ -280,6 +310,7 @@ def compute_dashboard(user, now, today, sees_all):
         "by_status": mailings_by_status(mailings),
         "daily": daily,
         "totals": sum_outcomes(daily),
+        "returns": sum_returns(daily),
         "next_runs": next_runs(mailings),
         "last_failures": last_failures(stats, counted_deliveries(user)),
         "paused": paused_mailings(mailings, now),
@@ -287,124 +318,3 @@ def compute_dashboard(user, now, today, sees_all):
     if sees_all:
         data["active_users"] = most_active_users(stats.filter(day__gte=first_day))
     return data
-
-
-# --- A mailing's report ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReportFilter:
-    """Which runs a report covers: local dates (inclusive) and an attempt status."""
-
-    start: date | None = None
-    end: date | None = None
-    status: str = ""
-
-    def apply(self, attempts, prefix=""):
-        conditions = {}
-        if self.start:
-            conditions[f"{prefix}started_at__gte"] = local_day_start(self.start)
-        if self.end:
-            conditions[f"{prefix}started_at__lt"] = local_day_start(self.end + timedelta(days=1))
-        if self.status:
-            conditions[f"{prefix}status"] = self.status
-        return attempts.filter(**conditions)
-
-
-def report_attempts(mailing, filters):
-    """The mailing's runs in the filter, newest first, each with its delivery counts."""
-    attempts = filters.apply(counted_attempts().filter(mailing=mailing))
-    return attempts.annotate(
-        total=total_count("stats__"), **{f"n_{k}": v for k, v in outcome_counts("stats__").items()}
-    ).order_by("-started_at", "-pk")
-
-
-ATTEMPT_FIELDS = (
-    "pk", "kind", "status", "started_at", "finished_at", "server_response", "recipients", "total",
-    "n_sent", "n_failed", "n_unknown",
-)
-
-
-def with_run_rate(row):
-    return {**row, "rate": success_rate(row["n_sent"], row["n_failed"])}
-
-
-def attempt_rows(attempts):
-    return [with_run_rate(row) for row in attempts.values(*ATTEMPT_FIELDS)]
-
-
-def report_failures(mailing, filters):
-    """Failed recipients of the runs in the filter, with the server's reply."""
-    deliveries = Delivery.objects.filter(
-        attempt__mailing=mailing, status__in=FAILED
-    ).exclude(attempt__kind=AttemptKind.TEST)
-    return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
-
-
-def report_skipped(mailing, filters):
-    """Recipients the runs in the filter skipped (unsubscribed, suppressed, deleted), with why."""
-    deliveries = Delivery.objects.filter(
-        attempt__mailing=mailing, status=DeliveryStatus.SKIPPED
-    ).exclude(attempt__kind=AttemptKind.TEST)
-    return filters.apply(deliveries, prefix="attempt__").order_by("-attempt__started_at", "pk")
-
-
-SKIPPED_FIELDS = ("pk", "email", "skip_reason", "attempt_id", "attempt__started_at")
-
-
-FAILURE_FIELDS = (
-    "pk", "email", "status", "smtp_code", "smtp_response", "sent_at", "tries",
-    "attempt_id", "attempt__started_at",
-)
-
-
-def report_summary(mailing, filters, runs):
-    stats = filters.apply(DeliveryStat.objects.filter(attempt__mailing=mailing), prefix="attempt__")
-    counts = stats.aggregate(total=total_count(), **outcome_counts())
-    compacted = filters.apply(
-        CompactedDeliveries.objects.filter(attempt__mailing=mailing), prefix="attempt__"
-    ).aggregate(n=total_count())["n"]
-    return {**with_rate(counts), "total": counts["total"], "runs": runs, "compacted": compacted}
-
-
-def page_of(queryset, number, fields, shape=dict):
-    page = Paginator(queryset.values(*fields), PAGE_SIZE).get_page(number)
-    return {
-        "rows": [shape(row) for row in page.object_list],
-        "number": page.number,
-        "num_pages": page.paginator.num_pages,
-        "count": page.paginator.count,
-    }
-
-
-def report(mailing, filters, attempts_page=1, failures_page=1, skipped_page=1):
-    """Summary, chart of runs and one page of each table, cached per mailing version."""
-    params = (mailing.pk, filters, attempts_page, failures_page, skipped_page)
-    return cached(
-        "report", mailing_version_key(mailing.pk), params,
-        lambda: compute_report(mailing, filters, attempts_page, failures_page, skipped_page),
-    )
-
-
-def compute_report(mailing, filters, attempts_page, failures_page, skipped_page=1):
-    rollup.catch_up()
-    attempts = report_attempts(mailing, filters)
-    attempts_table = page_of(attempts, attempts_page, ATTEMPT_FIELDS, with_run_rate)
-    chart_runs = list(reversed(attempt_rows(attempts[:CHART_RUNS])))
-    return {
-        "summary": report_summary(mailing, filters, runs=attempts_table["count"]),
-        "attempts": attempts_table,
-        "chart_runs": chart_runs,
-        "failures": page_of(report_failures(mailing, filters), failures_page, FAILURE_FIELDS),
-        "skipped": page_of(report_skipped(mailing, filters), skipped_page, SKIPPED_FIELDS),
-    }
-
-
-def attempts_for_export(mailing, filters):
-    rollup.catch_up()
-    return attempt_rows(report_attempts(mailing, filters))
-
-
-def failures_for_export(mailing, filters):
-    return report_failures(mailing, filters).values(*FAILURE_FIELDS).iterator(chunk_size=2000)
-

@@ -12,8 +12,11 @@ computed, one short transaction holding the watermark row's lock):
    size, never the table's.
 3. Test sends are never counted, so never rolled up.
 
-Code that changes the rows of a finished run (bounce processing, a repair) calls
-``forget_runs`` so they are counted again. Retention (mailings/retention.py) deletes old rows
+A bounce or a complaint changes one row of a finished run long after its roll-up
+(``sent`` → ``bounced``): ``change_status`` makes that change and moves the row's one count
+from its old status to its new one in the same transaction, so the figures equal a
+recount at every commit and the run is never recounted. Other code that changes the rows
+of a finished run (a repair) calls ``forget_runs`` so they are counted again. Retention (mailings/retention.py) deletes old rows
 of rolled-up runs only and keeps their counts in ``CompactedDeliveries``; ``rebuild`` (the
 ``rebuild_statistics`` command) recounts everything from the kept rows plus those counts.
 """
@@ -21,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db.models import Count, Exists, F, OuterRef, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -45,10 +48,15 @@ def local_day(moment_expression):
     return TruncDate(moment_expression, tzinfo=ZoneInfo(settings.TIME_ZONE))
 
 
+def delivery_day():
+    """The local day a delivery counts on: that of its outcome, or of its run's start."""
+    return local_day(Coalesce("sent_at", "attempt__started_at"))
+
+
 def grouped_rows(deliveries):
     """``deliveries`` counted per KEY, as a SELECT whose columns are KEY + count."""
     return (
-        deliveries.annotate(day=local_day(Coalesce("sent_at", "attempt__started_at")))
+        deliveries.annotate(day=delivery_day())
         .values(*KEY)
         .annotate(n=Count("pk"))
         .order_by()
@@ -122,6 +130,51 @@ def count_runs_afresh(run_ids, deliveries):
     # Each compaction batch adds its own rows: summed here, a run keeps a few counts.
     compacted = CompactedDeliveries.objects.filter(attempt_id__in=run_ids)
     insert_counts(compacted.values(*KEY).annotate(n=Sum("count")).order_by())
+
+
+def change_status(rows, status, **fields):
+    """Give one delivery a new status (and ``fields``), its count in ``DeliveryStat`` moving
+    with it in the same transaction; whether it changed.
+
+    ``rows`` is the delivery filtered on the statuses it may leave (a replay finds nothing).
+    A row already counted for good (its run rolled up, the row at or below the watermark)
+    has one count moved from its old status to the new one under the same key (a bounce
+    keeps the row's day and SMTP code): no recount of its run, however large. Any other row
+    is counted at the next catch-up, which sees its new status.
+    """
+    with transaction.atomic():
+        # The watermark's lock first, then the row's: compaction takes them in that order.
+        watermark = hold_watermark()
+        before = (
+            rows.select_for_update(of=("self",)).annotate(day=delivery_day())
+            .values("pk", *KEY).first()
+        )
+        if before is None:
+            return False
+        Delivery.objects.filter(pk=before["pk"]).update(status=status, **fields)
+        counted = RolledUpRun.objects.filter(attempt_id=before["attempt_id"]).exists()
+        if counted and before["pk"] <= watermark.last_delivery_id:
+            move_count({key: before[key] for key in KEY}, status)
+        return True
+
+
+def move_count(key, status):
+    """One count of ``key`` (attempt, day, status, SMTP code) goes to ``status``."""
+    source = DeliveryStat.objects.filter(**key, count__gt=0).order_by("pk").first()
+    if source is None:  # the counts disagree with the rows (a repair that forgot them)
+        forget_runs([key["attempt_id"]])
+        return
+    if source.count == 1:
+        source.delete()
+    else:
+        DeliveryStat.objects.filter(pk=source.pk).update(count=F("count") - 1)
+    # Added to a row of the new key when there is one: a run's bounces stay a few rows.
+    target = {**key, "status": status}
+    first = DeliveryStat.objects.filter(**target).order_by("pk").values_list("pk", flat=True).first()
+    if first is None:
+        DeliveryStat.objects.create(**target, count=1)
+    else:
+        DeliveryStat.objects.filter(pk=first).update(count=F("count") + 1)
 
 
 def forget_runs(attempt_ids):

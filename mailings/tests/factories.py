@@ -74,9 +74,10 @@ def add_deliveries(attempt, status, count, sent_at=None, smtp_code=None, smtp_re
 
 
 def direct_counts(deliveries):
-    """The reference: sent / failed / unknown counted row by row in Python."""
+    """The reference: sent / failed / unknown counted row by row in Python (a bounced or
+    complained message was accepted by the receiving server first: it counts as sent)."""
     statuses = Counter(delivery.status for delivery in deliveries)
-    sent = statuses["sent"]
+    sent = statuses["sent"] + statuses["bounced"] + statuses["complained"]
     failed = statuses["failed"] + statuses["deferred"]
     decided = sent + failed
     return {

@@ -2,7 +2,7 @@
 
 Mail::DKIM (Debian's libmail-dkim-perl) is an implementation that shares no code with dkimpy,
 so a pass here means receivers will agree. Its DNS lookups go to a DNS server on loopback
-(dnslib) that serves the test key's TXT record, the way a real zone would.
+(lib/testing/dns.py) that serves the test key's TXT record, the way a real zone would.
 """
 import shutil
 import smtplib
@@ -11,11 +11,10 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
-from dnslib import QTYPE, RR, TXT
-from dnslib.server import BaseResolver, DNSServer
 
 from lib import dkim
 from lib.smtp_server import LocalSMTPServer
+from lib.testing.dns import LoopbackDNS, QuietLogger, ZoneResolver  # noqa: F401 - test_deliverability imports them from here
 from mailings.rendering import PreparedMessage, Recipient
 
 VERIFY_SCRIPT = Path(__file__).with_name("mail_dkim_verify.pl")
@@ -32,24 +31,6 @@ def mail_dkim_missing():
 pytestmark = pytest.mark.skipif(bool(mail_dkim_missing()), reason=mail_dkim_missing() or "-")
 
 
-class ZoneResolver(BaseResolver):
-    """Answers TXT queries from a dict {name: value}; anything else is NXDOMAIN."""
-
-    def __init__(self, records):
-        self.records = records
-
-    def resolve(self, request, handler):
-        reply = request.reply()
-        name = str(request.q.qname).rstrip(".").lower()
-        if request.q.qtype == QTYPE.TXT and name in self.records:
-            value = self.records[name].encode("ascii")
-            strings = [value[i:i + 255] for i in range(0, len(value), 255)]
-            reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(strings), ttl=60))
-        else:
-            reply.header.rcode = 3  # NXDOMAIN
-        return reply
-
-
 @pytest.fixture(scope="module")
 def key():
     return dkim.load_key(DOMAIN, SELECTOR, dkim.generate_key())
@@ -58,16 +39,8 @@ def key():
 @pytest.fixture(scope="module")
 def dns_port(key):
     record = dkim.txt_record_value(dkim.public_key_base64(key.private_key))
-    server = DNSServer(ZoneResolver({f"{SELECTOR}._domainkey.{DOMAIN}": record}),
-                       address="127.0.0.1", port=0, tcp=True, logger=QuietLogger())
-    server.start_thread()
-    yield server.server.server_address[1]
-    server.stop()
-
-
-class QuietLogger:
-    def __getattr__(self, name):
-        return lambda *args: None
+    with LoopbackDNS({f"{SELECTOR}._domainkey.{DOMAIN}": record}) as dns:
+        yield dns.port
 
 
 def mail_dkim_verdict(message_bytes, dns_port):

@@ -13,6 +13,7 @@ from mailings.models import AttemptStatus, CompactedDeliveries, Delivery, Delive
 from mailings.models import DeliveryStatus as S
 from mailings.statistics import export
 from mailings.statistics import queries as stats
+from mailings.statistics import reports
 from mailings.tests.factories import add_deliveries, make_attempt, make_mailing
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +39,8 @@ def history(alice):
 def every_figure(mailing, user, manager):
     """What the pages show: dashboards, the whole report, the exported tables."""
     stats.invalidate_for_mailing(mailing.pk)
-    report = stats.report(mailing, stats.ReportFilter())
-    runs = export.attempts_dataset(mailing, stats.ReportFilter())
+    report = reports.report(mailing, reports.ReportFilter())
+    runs = export.attempts_dataset(mailing, reports.ReportFilter())
     return {
         "dashboard": stats.dashboard(user)["totals"],
         "managers": stats.dashboard(manager)["active_users"],

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from mailings.statistics import queries as stats
+from mailings.statistics import reports
 from mailings.models import AttemptKind, Delivery
 from mailings.models import DeliveryStatus as S
 from mailings.tests.factories import add_deliveries, direct_counts, make_attempt, make_mailing
@@ -167,7 +168,7 @@ def test_success_rate_is_sent_among_decided():
 
 def test_a_report_sums_exactly_the_runs_it_lists(outcomes):
     newsletter = outcomes["newsletter"]
-    data = stats.report(newsletter, stats.ReportFilter())
+    data = reports.report(newsletter, reports.ReportFilter())
     rows = list(Delivery.objects.filter(attempt__mailing=newsletter).exclude(attempt__kind="test"))
     summary = data["summary"]
     assert {k: summary[k] for k in ("sent", "failed", "unknown", "rate")} == direct_counts(rows)
@@ -187,12 +188,12 @@ def test_a_report_sums_exactly_the_runs_it_lists(outcomes):
 def test_a_report_filter_selects_runs_by_local_date_and_status(outcomes):
     newsletter = outcomes["newsletter"]
     today = timezone.localdate()
-    last_week = stats.ReportFilter(start=today - timedelta(days=7), end=today)
-    assert {r["pk"] for r in stats.report(newsletter, last_week)["attempts"]["rows"]} == {
+    last_week = reports.ReportFilter(start=today - timedelta(days=7), end=today)
+    assert {r["pk"] for r in reports.report(newsletter, last_week)["attempts"]["rows"]} == {
         outcomes["recent"].pk, outcomes["untimed"].pk,
     }
-    failures_only = stats.ReportFilter(status="failure")
-    data = stats.report(newsletter, failures_only)
+    failures_only = reports.ReportFilter(status="failure")
+    data = reports.report(newsletter, failures_only)
     assert {r["pk"] for r in data["attempts"]["rows"]} == {outcomes["recent"].pk, outcomes["untimed"].pk}
     assert data["summary"]["sent"] == 5 and data["summary"]["failed"] == 4
     assert {r["email"] for r in data["failures"]["rows"]} == {

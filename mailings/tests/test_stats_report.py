@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mailings.statistics import queries as stats
+from mailings.statistics import reports
 from mailings.models import Delivery
 from mailings.models import DeliveryStatus as S
 from mailings.tests.factories import add_deliveries, direct_counts, make_attempt, make_mailing
@@ -178,12 +179,12 @@ def test_the_xlsx_export_has_a_sheet_per_table_and_respects_filters(client, outc
 def test_long_tables_are_paged_and_pages_keep_the_filter(client, alice):
     client.force_login(alice)
     mailing = make_mailing(alice, 0)
-    for offset in range(stats.PAGE_SIZE + 5):
+    for offset in range(reports.PAGE_SIZE + 5):
         run = make_attempt(mailing, timezone.now() - timedelta(hours=offset + 1), status="failure")
         add_deliveries(run, S.FAILED, 1, smtp_code=550, smtp_response="nope")
     response = client.get(report_url(mailing, status="failure"))
     page = response.content.decode()
-    assert len(response.context["report"]["attempts"]["rows"]) == stats.PAGE_SIZE
+    assert len(response.context["report"]["attempts"]["rows"]) == reports.PAGE_SIZE
     assert "?status=failure&amp;page=2" in page
     second = client.get(report_url(mailing, status="failure", page=2))
     assert len(second.context["report"]["attempts"]["rows"]) == 5
@@ -219,7 +220,7 @@ def test_a_report_needs_the_same_queries_for_little_and_much_data(
 ):
     client.force_login(alice)
     small = queries_of(client, report_url(load(alice, runs=1, per_status=1)))
-    large = queries_of(client, report_url(load(alice, runs=stats.PAGE_SIZE + 10, per_status=3)))
+    large = queries_of(client, report_url(load(alice, runs=reports.PAGE_SIZE + 10, per_status=3)))
     assert large == small
     filtered = report_url(load(alice, runs=20, per_status=2), status="success", page=2)
     with django_assert_max_num_queries(small):
