@@ -107,9 +107,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and queue ------------------------------------------------------------------
 REDIS_URL = redis_url(env)
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="mailing")
 # Parallel test processes (pytest-xdist) share one Redis: each gets its own prefix, hence its
-# own queue, or one process's worker takes another's tasks.
-CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="mailing") + env.str("PYTEST_XDIST_WORKER", default="")
+# own queue, or one process's worker takes another's tasks. A worker process a test starts
+# inherits both variables and may be handed the suffixed prefix: it is added once.
+_TEST_PROCESS = env.str("PYTEST_XDIST_WORKER", default="")
+if not CACHE_KEY_PREFIX.endswith(_TEST_PROCESS):
+    CACHE_KEY_PREFIX += _TEST_PROCESS
 if REDIS_URL:
     CACHES = {
         "default": {
