@@ -105,3 +105,12 @@ def test_a_dead_address_can_still_be_suppressed(dns, alice):
     form.save()
     assert Suppression.objects.filter(owner=alice, email="ann@null-mx.example.org").exists()
     assert dns.queries == []
+
+
+def test_the_admin_add_client_page_shows_the_refusal_and_saves_nothing(dns, alice, client):
+    client.force_login(alice)
+    response = client.post(
+        reverse("admin:mailings_client_add"), {"email": "ann@null-mx.example.org", "full_name": "Ann", "comment": ""})
+    assert response.status_code == 200
+    assert REFUSED in response.content.decode()
+    assert not Client.objects.exists()
