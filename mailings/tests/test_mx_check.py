@@ -35,7 +35,8 @@ def dns(settings):
 
 
 def client_form(owner, email):
-    return type("OwnedClientForm", (ClientForm,), {"owner": owner})(data={"email": email, "full_name": "", "comment": ""})
+    form_class = type("OwnedClientForm", (ClientForm,), {"owner": owner})
+    return form_class(data={"email": email, "full_name": "", "comment": ""})
 
 
 def test_the_client_form_refuses_a_domain_without_mail(dns, alice):
