@@ -248,10 +248,16 @@ BOUNCE_MAILBOX = bounce_mailbox(env)
 # header that provider echoes back in its events.
 ANYMAIL = anymail_settings(env)
 EMAIL_RELAY_PROVIDER = relay_provider(env)
-# The domain check page (config/domain_check.py) asks this DNS server ("host:port"; empty: the
-# system's resolver), each lookup given DNS_TIMEOUT seconds.
+# The domain check page (config/domain_check.py) and the MX check (lib/mail_domain.py) ask
+# this DNS server ("host:port"; empty: the system's resolver), each lookup given DNS_TIMEOUT
+# seconds.
 DNS_RESOLVER = dns_resolver(env)
 DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3)
+# The optional MX check of every address people enter (lib/mail_domain.py): off, no DNS is
+# asked; on, an address whose domain takes no mail (no such domain, null MX, no MX and no
+# address) is refused on the client form, the import, subscription and registration. It asks
+# DNS_RESOLVER; a timeout or a failing DNS server accepts the address.
+EMAIL_CHECK_MX = env.bool("EMAIL_CHECK_MX", default=False)
 # Pre-flight (mailings/preflight.py): the SpamAssassin program that scores a message (found on
 # PATH; absent: the message page says it was not checked) and how long it may take.
 SPAMASSASSIN = env.str("SPAMASSASSIN", default="spamassassin")

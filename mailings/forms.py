@@ -12,6 +12,7 @@ from django_ckeditor_5.widgets import CKEditor5Widget
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 
 from backoffice.validators import validate_single_line
+from lib.mail_domain import validate_mail_domain
 from lib.sanitize import has_visible_content, sanitize_html
 from mailings import importing, preflight
 from mailings.models import Client, ClientList, Mailing, Message, Suppression
@@ -49,6 +50,7 @@ class ClientForm(OwnedForm):
             taken = taken.exclude(pk=self.instance.pk)
         if self.instance.owner_id and taken.exists():
             raise ValidationError(_("You already have a client with this e-mail."), code="unique")
+        validate_mail_domain(email)
         return email
 
 
@@ -233,6 +235,7 @@ class SubscribeForm(forms.Form):
             validate_email(email)
         except ValidationError:
             raise ValidationError(_("Enter a valid e-mail address."), code="invalid")
+        validate_mail_domain(email)
         return email
 
     def clean_full_name(self):

@@ -12,6 +12,8 @@ from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, 
 from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm as UnfoldAuthenticationForm
 
+from lib.mail_domain import validate_mail_domain
+
 User = get_user_model()
 
 
@@ -29,7 +31,9 @@ class RegistrationForm(BaseUserCreationForm):
         self.fields["full_name"].widget.attrs.update(autocomplete="name")
 
     def clean_email(self):
-        return User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        validate_mail_domain(email)  # the optional MX check (EMAIL_CHECK_MX)
+        return email
 
     def _get_validation_exclusions(self):
         # A taken address is no form error: saying so would tell anyone who has an account.

@@ -112,3 +112,18 @@ def test_a_malformed_trusted_proxy_names_the_variable(monkeypatch):
     monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1,10.0.0.0/33")
     with pytest.raises(ConfigError, match="^TRUSTED_PROXIES: '10.0.0.0/33' is no IP address"):
         trusted_proxies(environ.Env())
+
+
+def test_the_mx_check_is_off_by_default_and_a_misspelt_switch_stops_the_start():
+    clean_env = {k: v for k, v in os.environ.items() if k != "EMAIL_CHECK_MX"}
+    shown = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from django.conf import settings; print(settings.EMAIL_CHECK_MX)"],
+        cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=120,
+    )
+    assert shown.stdout.strip().splitlines()[-1] == "False", shown.stdout + shown.stderr
+
+    result = manage("check", EMAIL_CHECK_MX="ture")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["Configuration error: EMAIL_CHECK_MX: expected 1/0 (got 'ture')"]

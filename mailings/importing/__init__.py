@@ -25,6 +25,7 @@ unpacked parts), ``columns`` (header names), ``rows`` (validation of a row), ``w
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from lib.mail_domain import domain_check
 from mailings.models import Client
 
 from .columns import COLUMN_ALIASES
@@ -77,6 +78,7 @@ def import_clients(*, owner, file, all_or_nothing=False, client_list=None):
 
 def _import_rows(owner, rows, report, client_list=None):
     validate_email = FileEmailValidator()
+    mx_check = domain_check()  # None while EMAIL_CHECK_MX is off: no cost per row
     # A first import (the owner has no clients yet) cannot meet a known address: skip the
     # look-ups. A concurrent import of the same owner then ends in IntegrityError (refused).
     writer = ImportWriter(owner, client_list, lookup=Client.objects.filter(owner=owner).exists())
@@ -85,6 +87,9 @@ def _import_rows(owner, rows, report, client_list=None):
     for line, values in rows:
         any_row = True
         client = valid_row(line, values, report, validate_email)
+        if client and mx_check and (reason := mx_check.refusal(client[1])):
+            report.add_error(line, reason)
+            client = None
         if client:
             batch.append(client)
         if len(batch) >= BATCH_SIZE:
