@@ -34,7 +34,7 @@ def can_check_domains(user):
     """The domain check page (the service's SPF, DKIM and DMARC records): superusers and
     managers, read-only. It shows the operator's set-up, which owners can neither change nor
     need: their mail leaves from the service's From address."""
-    return user.is_active and (user.is_superuser or is_manager(user))
+    return sees_all_mailings(user)
 
 
 def scope_to_user(queryset, user, owner_field="owner"):

@@ -2,6 +2,8 @@
 read from BOUNCE_IMAP_* by ``config.env.bounce_mailbox``; used by mailings/intake_imap.py)."""
 from dataclasses import dataclass, field
 
+from lib.bounces import MAX_REPORT_BYTES
+
 
 @dataclass(frozen=True)
 class BounceMailbox:
@@ -17,4 +19,4 @@ class BounceMailbox:
     timeout: float = 30.0
     batch: int = 200  # messages read per poll at most; the rest wait for the next one
     unreadable_folder: str = "Unreadable"
-    max_message_bytes: int = 10 * 1024 * 1024  # as the SMTP intake (mailings.intake.MAX_REPORT_BYTES)
+    max_message_bytes: int = MAX_REPORT_BYTES  # as the SMTP intake

@@ -32,6 +32,9 @@ from lib import verp
 
 logger = logging.getLogger(__name__)
 
+# A report quotes the original message; bigger is not a report (every intake refuses it unread).
+MAX_REPORT_BYTES = 10 * 1024 * 1024
+
 HARD, SOFT = "hard", "soft"
 
 # Read first: words that say the problem is not the address, whatever the status code says

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import dns.exception
 import dns.resolver
 
+from lib import dkim
+
 DEFAULT_TIMEOUT = 3.0  # seconds for one lookup, retries included (dnspython's "lifetime")
 SUGGESTED_SPF = "v=spf1 mx ~all"
 
@@ -203,14 +205,10 @@ def tags(record):
     return parsed
 
 
-def dkim_value(public_key):
-    return f"v=DKIM1; k=rsa; p={public_key}"
-
-
 def check_dkim(result, setup):
     if not setup.public_key:
         return RecordCheck("dkim", "", Verdict.MISSING, "not_configured")
-    publish = dkim_value(setup.public_key)
+    publish = dkim.txt_record_value(setup.public_key)
     if not result.answered:
         return _failed("dkim", result, publish)
     records = [r for r in result.records if "p=" in r]

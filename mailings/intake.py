@@ -17,11 +17,11 @@ from django.db import Error as DatabaseFailure
 from django.db import close_old_connections
 
 from lib import verp
+from lib.bounces import MAX_REPORT_BYTES
 from mailings.bounces import describe, handle_report
 
 logger = logging.getLogger(__name__)
 
-MAX_REPORT_BYTES = 10 * 1024 * 1024  # a report quotes the original message; bigger is not a report
 
 
 class BounceHandler:

@@ -161,15 +161,19 @@ def _extra_run(mailing, kind, follows):
     return ButtonRun(kind, follows.started_at, follows.pk)
 
 
-def _newest_run(mailing):
-    return mailing.attempts.exclude(kind=AttemptKind.TEST).order_by("-started_at", "-pk").first()
+def newest_run(mailing_id):
+    """The mailing's newest run that counts (test sends do not), or None."""
+    return (
+        Attempt.objects.filter(mailing_id=mailing_id).exclude(kind=AttemptKind.TEST)
+        .order_by("-started_at", "-pk").first()
+    )
 
 
 def send_now_run(mailing):
     """The run "send now" starts: the next run pulled forward, or one extra run when none is left."""
     if mailing.next_run_at is not None:
         return ButtonRun(AttemptKind.SCHEDULED.value, mailing.next_run_at)
-    return _extra_run(mailing, AttemptKind.MANUAL.value, _newest_run(mailing))
+    return _extra_run(mailing, AttemptKind.MANUAL.value, newest_run(mailing.pk))
 
 
 def retry_run(mailing):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from unfold.decorators import display
 
 from backoffice import permissions
-from mailings import retention
+from mailings import retention, services
 from mailings.admin.base import ReadOnlyAdmin, visible_mailing
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus
 from mailings.statistics import reports
@@ -27,19 +27,19 @@ DELIVERIES_SHOWN = 100
 AWAITING_PARAMETER = "awaiting"  # ?awaiting=<id of the run shown before a press>, 0 for none
 
 
-def skipped_reasons(attempt):
-    """How many recipients were skipped, and why, as lines ("2: the client unsubscribed …")."""
+def skipped_counts(attempt):
+    """How many recipients were skipped, and why: (count, reason) pairs, most frequent first."""
     rows = (
         attempt.deliveries.filter(status=DeliveryStatus.SKIPPED)
         .values("smtp_response").annotate(n=Count("pk")).order_by("-n")
     )
     # Rows skipped when the run was prepared (unsubscribed then) carry no reason of their own.
-    return [f"{row['n']}: {row['smtp_response'] or _('unsubscribed before the run')}" for row in rows]
+    return [(row["n"], row["smtp_response"] or _("unsubscribed before the run")) for row in rows]
 
 
 def attempt_progress(attempt):
     """The figures the progress bar shows (also served as JSON for live updates)."""
-    reasons = skipped_reasons(attempt)
+    skipped = skipped_counts(attempt)
     done = attempt.sent + attempt.failed + attempt.unknown
     return {
         "id": attempt.pk,
@@ -48,20 +48,12 @@ def attempt_progress(attempt):
         "sent": attempt.sent,
         "failed": attempt.failed,
         "unknown": attempt.unknown,
-        "skipped": sum(int(line.split(":", 1)[0]) for line in reasons),
-        "skipped_reasons": reasons,
+        "skipped": sum(count for count, _reason in skipped),
+        "skipped_reasons": [f"{count}: {reason}" for count, reason in skipped],
         "total": attempt.recipients,
         "done": done,
         "running": attempt.status == AttemptStatus.RUNNING,
     }
-
-
-def latest_run(mailing_id):
-    """The mailing's newest run that counts (test sends do not), or None."""
-    return (
-        Attempt.objects.filter(mailing_id=mailing_id).exclude(kind=AttemptKind.TEST)
-        .order_by("-started_at", "-pk").first()
-    )
 
 
 def progress_html(attempt, *, mailing=None):
@@ -114,7 +106,7 @@ class AttemptAdmin(ReadOnlyAdmin):
         """The progress of the mailing's newest run; {"id": 0} while it has none."""
         if visible_mailing(request, mailing_id) is None:
             raise Http404(_("No such mailing."))
-        attempt = latest_run(mailing_id)
+        attempt = services.newest_run(mailing_id)
         return JsonResponse(attempt_progress(attempt) if attempt else {"id": 0, "running": False})
 
     @display(description=gettext_lazy("progress"))

@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy
 from unfold.decorators import display
 
 from lib.dates import local_datetime
-from mailings import audience
-from mailings.admin.attempts import latest_run, progress_html
+from mailings import audience, services
+from mailings.admin.attempts import progress_html
 from mailings.admin.base import (
     OwnedAdmin,
     OwnerAutocompleteSelect,
@@ -152,7 +152,7 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReachAdminMixin, MailingRepo
         return local_datetime(obj.next_run_at)
 
     def _last_attempt(self, obj):
-        return latest_run(obj.pk)
+        return services.newest_run(obj.pk)
 
     @display(description=gettext_lazy("last attempt"))
     def last_attempt_display(self, obj):

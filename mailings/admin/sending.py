@@ -17,7 +17,7 @@ from backoffice import permissions
 from lib.admin import confirm_action
 from lib.dates import local_datetime
 from mailings import audience, duplicates, services
-from mailings.admin.attempts import AWAITING_PARAMETER, latest_run
+from mailings.admin.attempts import AWAITING_PARAMETER
 from mailings.admin.base import visible_mailing, visible_mailing_or_404
 from mailings.models import Attempt, AttemptKind, AttemptStatus
 
@@ -126,7 +126,7 @@ class MailingSendingAdminMixin:
             messages.error(request, _("The confirmation did not name a run of this mailing; nothing was started. "
                                       "Please confirm again."))
             return redirect(request.path)
-        shown = latest_run(mailing.pk)  # read before the press: the page waits for a newer one
+        shown = services.newest_run(mailing.pk)  # read before the press: the page waits for a newer one
         result = press(mailing=mailing, run=run)
         report_press(request, mailing, result)
         if result.outcome == services.Press.QUEUED:
