@@ -12,11 +12,10 @@ Nothing passes through Python: the run's Delivery rows are written with one
 INSERT … SELECT, so a list that grew since the mailing was saved is mailed in full and a
 million recipients cost no memory.
 """
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 
 from mailings.importing import read_rows
+from mailings.importing.rows import FileEmailValidator, address_or_none
 
 from mailings.models import Client, Delivery, DeliveryStatus, Mailing, Suppression, SuppressionReason
 
@@ -164,14 +163,13 @@ def import_suppressions(owner, file, reason, batch_size=2000):
     already suppressed keep their entry and reason.
     """
     rows, _encoding = read_rows(file)
+    validate_email = FileEmailValidator()
     added = invalid = 0
     batch = set()
     with transaction.atomic():
         for _line, values in rows:
-            email = Client.normalize_email(values.get("email"))
-            try:
-                validate_email(email)
-            except ValidationError:
+            email = address_or_none(values.get("email"), validate_email)
+            if email is None:
                 invalid += 1
                 continue
             batch.add(email)
@@ -185,5 +183,6 @@ def import_suppressions(owner, file, reason, batch_size=2000):
 def _suppress_batch(owner, emails, reason):
     known = set(Suppression.objects.filter(owner=owner, email__in=emails).values_list("email", flat=True))
     new = [Suppression(owner=owner, email=email, reason=reason) for email in emails - known]
-    Suppression.objects.bulk_create(new)
+    # ignore_conflicts: an address someone suppressed since the SELECT above stays as it is.
+    Suppression.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)

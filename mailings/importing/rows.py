@@ -73,6 +73,18 @@ def checked_address(line, text, report, validate_email):
     return email
 
 
+class _Unreported:
+    """A report that keeps nothing, for callers that only count refused addresses."""
+
+    def add_error(self, line, message):
+        pass
+
+
+def address_or_none(text, validate_email):
+    """``text`` by the import's one address rule, normalised, or None when it would be refused."""
+    return plain_address(text) or checked_address(0, text, _Unreported(), validate_email)
+
+
 def valid_row(line, values, report, validate_email):
     """The row as a (line, email, full_name, comment) tuple, or None after reporting why not.
 
