@@ -19,6 +19,19 @@ from django.utils.translation import gettext as _
 
 from lib import dkim
 
+LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
+
+
+def data_section(data):
+    """What follows DATA: the message with a dot doubled at the start of each line (RFC 5321
+    §4.5.2), so that none reads as the end, then the end (CRLF . CRLF; the CRLF is added when
+    the message lacks it, as smtplib does). Most messages have no line starting with a dot: a
+    substring search (some 5 µs for 5 KB) spares them the regular expression (some 25 µs)."""
+    if data.startswith(b".") or b"\n." in data:
+        data = LINE_STARTING_WITH_DOT.sub(b"..", data)
+    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
 class TransportError(Exception):
     """A send that did not succeed, with what the server (or the network) said.
 
@@ -193,7 +206,7 @@ class SMTPTransport:
             else:
                 self._envelope(envelope, start)
             self.step = _("end of data")
-            smtp.send(re.sub(rb"(?m)^\.", b"..", data) + b".\r\n")
+            smtp.send(data_section(data))
             payload_sent = True
             code, reply = smtp.getreply()
             if code != 250:
