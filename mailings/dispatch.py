@@ -90,10 +90,12 @@ BOUNCE_POLL_SCHEDULE = "mailings: poll the bounce mailbox"
 
 def ensure_bounce_poll_schedule(schedule_model=None, now=None):
     """The django-q2 schedule that polls the bounce mailbox every BOUNCE_IMAP_POLL_MINUTES
-    exists while BOUNCE_IMAP_HOST is set, and not otherwise. Idempotent.
+    exists while BOUNCE_IMAP_HOST is set, and not otherwise. Idempotent, and writes only what
+    differs: a schedule already right keeps its next run.
 
-    Run after every ``migrate`` (``MailingsConfig.ready`` connects it to post_migrate), which
-    every deployment and ``make run`` do, so the schedule follows the configuration.
+    Run after every ``migrate`` (``MailingsConfig.ready`` connects it to post_migrate) and at
+    every dispatcher tick in the worker (``tasks.dispatch_due``), so the schedule follows the
+    worker's configuration within a tick, with or without a migrate.
     """
     if schedule_model is None:
         from django_q.models import Schedule as schedule_model
@@ -101,17 +103,19 @@ def ensure_bounce_poll_schedule(schedule_model=None, now=None):
     if mailbox is None:
         schedule_model.objects.filter(name=BOUNCE_POLL_SCHEDULE).delete()
         return None
-    now = now or timezone.now()
-    schedule, _created = schedule_model.objects.update_or_create(
-        name=BOUNCE_POLL_SCHEDULE,
-        defaults={
-            "func": BOUNCE_POLL_TASK,
-            "schedule_type": "I",
-            "minutes": mailbox.poll_minutes,
-            "repeats": -1,
-            "next_run": now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1),
-        },
-    )
+    wanted = {"func": BOUNCE_POLL_TASK, "schedule_type": "I", "minutes": mailbox.poll_minutes, "repeats": -1}
+    schedule = schedule_model.objects.filter(name=BOUNCE_POLL_SCHEDULE).first()
+    if schedule is None:
+        now = now or timezone.now()
+        return schedule_model.objects.create(
+            name=BOUNCE_POLL_SCHEDULE, next_run=now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1),
+            **wanted,
+        )
+    changed = [field for field, value in wanted.items() if getattr(schedule, field) != value]
+    if changed:
+        for field in changed:
+            setattr(schedule, field, wanted[field])
+        schedule.save(update_fields=changed)
     return schedule
 
 

@@ -84,8 +84,12 @@ def kick_mailing(mailing_id):
 def dispatch_due(only=None, window=dispatch.LOOKAHEAD, sleep=time.sleep, clock=timezone.now):
     """Queue due runs and runs to resume; then wait for runs due before the next tick.
 
-    Runs every scheduler tick (about 30 s, see ``dispatch.ensure_schedules``).
+    Runs every scheduler tick (about 30 s, see ``dispatch.ensure_schedules``); at a tick
+    (``only`` None) the bounce mailbox's poll schedule is brought in line with the worker's
+    configuration first.
     """
+    if only is None:
+        dispatch.ensure_bounce_poll_schedule()
     deadline = clock() + window
 
     def enqueue_run(mailing_id):
