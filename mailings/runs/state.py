@@ -9,6 +9,7 @@ from collections import Counter
 from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mailings import dispatch
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, Mailing, MailingStatus
@@ -17,22 +18,25 @@ from mailings.signals import figures_changed
 logger = logging.getLogger(__name__)
 
 
+STOP_REASONS = {
+    Mailing.DISABLED: gettext_lazy("the mailing was disabled"),
+    Mailing.PAUSED: gettext_lazy("the mailing was paused"),
+    Mailing.OWNER_BLOCKED: gettext_lazy("the owner is blocked"),
+}
+
+
 def stop_reason(mailing_id):
-    """Why a run of this mailing must stop now, or "" when it may go on (one query)."""
-    row = (
-        Mailing.objects.filter(pk=mailing_id)
-        .values("is_enabled", "owner__is_active", "paused_at")
+    """Why a run of this mailing must stop now (``Mailing.hold``: one of its holds that stop a
+    going run), or "" when it may go on (one query)."""
+    mailing = (
+        Mailing.objects.filter(pk=mailing_id).select_related("owner")
+        .only("is_enabled", "paused_at", "status", "next_run_at", "owner__is_active")
         .first()
     )
-    if row is None:
+    if mailing is None:
         return _("the mailing was deleted")
-    if not row["is_enabled"]:
-        return _("the mailing was disabled")
-    if not row["owner__is_active"]:
-        return _("the owner is blocked")
-    if row["paused_at"]:
-        return _("the mailing was paused")
-    return ""
+    reason = STOP_REASONS.get(mailing.hold())
+    return str(reason) if reason else ""
 
 
 # --- Statuses -----------------------------------------------------------------------------
