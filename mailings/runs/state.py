@@ -107,6 +107,21 @@ def hand_over(attempt):
     return attempt
 
 
+COUNTERS = ["sent", "failed", "unknown"]  # the attempt's fields ``recount`` sets
+
+
+def recount(attempt):
+    """Set the attempt's counters (COUNTERS, unsaved) from its rows, the truth; the counts by
+    status. The counters a worker writes as it goes lag the rows by up to one flush."""
+    counts = dict(
+        Delivery.objects.filter(attempt=attempt).values_list("status").annotate(n=Count("pk")).order_by()
+    )
+    attempt.sent = counts.get(DeliveryStatus.SENT, 0)
+    attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
+    attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+    return counts
+
+
 def describe(headline, last_reply, failures):
     """The Attempt's server response: what happened, and the server's own words."""
     lines = [headline] if headline else []
@@ -125,12 +140,7 @@ def finish(attempt, *, now, last_reply="", failures=None):
         Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.DEFERRED).update(
             status=DeliveryStatus.FAILED
         )
-        counts = dict(
-            Delivery.objects.filter(attempt=attempt).values_list("status").annotate(n=Count("pk"))
-        )
-        attempt.sent = counts.get(DeliveryStatus.SENT, 0)
-        attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
-        attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+        counts = recount(attempt)
         attempt.recipients = sum(counts.values())
         attempt.status = final_status(counts)
         headline = _("Sent %(sent)s of %(total)s; failed %(failed)s; unknown %(unknown)s; skipped %(skipped)s.") % {
