@@ -96,6 +96,14 @@ def pause_run(*, attempt, until, reason, response):
     _invalidate_caches(attempt.mailing_id)
 
 
+def hold_start(*, mailing_id, until, reason):
+    """A run may not start now (checked before its claim): the mailing waits until ``until``
+    (the dispatcher tries it again then) with the reason on its page."""
+    Mailing.objects.filter(pk=mailing_id).update(
+        paused_until=until, pause_reason=(_("Not started: %(reason)s") % {"reason": reason})[:2000])
+    logger.info("mailing %s: run not started: %s", mailing_id, reason)
+
+
 def hand_over(attempt):
     """Close to the task time limit: continue in a fresh task instead of being killed
     mid-batch (which would leave a batch 'unknown')."""
