@@ -13,7 +13,6 @@ nothing and asks the DNS afresh on every view (DNS_RESOLVER, DNS_TIMEOUT).
 import functools
 from email.utils import parseaddr
 
-import dns.exception
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -58,13 +57,6 @@ def sending_setups():
     )]
 
 
-def resolver():
-    try:
-        return dns_check.make_resolver(settings.DNS_RESOLVER, timeout=settings.DNS_TIMEOUT)
-    except dns.exception.DNSException:  # no /etc/resolv.conf: every lookup says so
-        return None
-
-
 def explanation(check):
     """The sentence that says what a verdict means and what to do, in the reader's language."""
     facts = {"name": check.name, "seconds": settings.DNS_TIMEOUT, "dkim_domain": "—", **check.facts}
@@ -98,7 +90,7 @@ def domain_check_view(request):
     for setup in sending_setups():
         checks = []
         if dns_check.is_public_domain(setup.from_domain):
-            checks = [view_of(check, setup) for check in dns_check.check_domain(setup, resolver())]
+            checks = [view_of(check, setup) for check in dns_check.check_domain(setup, dns_check.configured_resolver())]
         domains.append({"setup": setup, "checks": checks})
     context = {
         **admin.site.each_context(request),

@@ -101,7 +101,9 @@ def parse(message_bytes, envelope_recipient=None):
 
 
 def classify(status, diagnostic, action="failed"):
-    """HARD or SOFT for one recipient, from its enhanced status and the server's words."""
+    """HARD or SOFT for one recipient, from its enhanced status and the server's words: the
+    one rule of every intake (bounce messages here, provider events in mailings/webhooks.py).
+    ``action`` is the report's verdict: "failed" (permanent) or "delayed" (temporary)."""
     text = diagnostic or ""
     if SOFT_TEXT.search(text):
         return SOFT
@@ -149,7 +151,7 @@ def _delivery_status_report(message):
                 delivered += 1
                 continue
             address = _address_of(block.get("Final-Recipient") or block.get("Original-Recipient"))
-            status = _status_of(str(block.get("Status", "")))
+            status = status_of(str(block.get("Status", "")))
             diagnostic = _unfold(block.get("Diagnostic-Code", "")).partition(";")[2].strip() or _recipient_text(
                 fallback_text, address)
             failures.append(Failure(address, classify(status, diagnostic, action), status, diagnostic[:MAX_DIAGNOSTIC]))
@@ -177,7 +179,7 @@ def _non_standard_failures(message):
     for raw, is_permanent in [(a, True) for a in sorted(permanent)] + [(a, False) for a in sorted(temporary - permanent)]:
         address = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         diagnostic = _recipient_text(text, address)
-        status = _status_of(diagnostic)
+        status = status_of(diagnostic)
         severity = classify(status, diagnostic, "failed" if is_permanent else "delayed")
         failures.append(Failure(address.lower(), severity, status, diagnostic[:MAX_DIAGNOSTIC]))
     return tuple(failures)
@@ -234,7 +236,8 @@ def _recipient_text(text, address):
     return _unfold(text)
 
 
-def _status_of(text):
+def status_of(text):
+    """The first enhanced status code (RFC 3463) in ``text``, e.g. "5.1.1"; "" when none."""
     match = STATUS_PATTERN.search(text or "")
     return ".".join(match.groups()) if match else ""
 

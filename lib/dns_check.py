@@ -4,8 +4,10 @@
 returns one ``RecordCheck`` per record plus one for DMARC alignment: what was found, a
 verdict, a problem code (the page turns codes into sentences in the reader's language)
 and the exact TXT value to publish. A DNS failure (timeout, SERVFAIL, no resolver) is a
-verdict too, never an exception. Lookups go to ``make_resolver(address)``: the system's
-resolver, or one given as "host:port" (tests point it at a DNS server on loopback).
+verdict too, never an exception. Lookups go to ``configured_resolver()`` (DNS_RESOLVER,
+DNS_TIMEOUT), the one factory every DNS lookup of the project uses: the system's resolver,
+or one given as "host:port" (tests point it at a DNS server on loopback); None when the
+machine has no DNS configuration, which callers read as "the DNS cannot answer".
 """
 import enum
 import re
@@ -14,10 +16,12 @@ from dataclasses import dataclass, field
 
 import dns.exception
 import dns.resolver
+from django.conf import settings
 
 from lib import dkim
 
 DEFAULT_TIMEOUT = 3.0  # seconds for one lookup, retries included (dnspython's "lifetime")
+SYSTEM_RESOLV_CONF = "/etc/resolv.conf"  # where the system's DNS servers are read from
 SUGGESTED_SPF = "v=spf1 mx ~all"
 
 
@@ -69,15 +73,25 @@ class SendingSetup:
 # --- DNS --------------------------------------------------------------------------------
 
 
+def configured_resolver():
+    """The resolver the settings name (DNS_RESOLVER, DNS_TIMEOUT), or None when they name the
+    system's and the machine has none: the one factory of the domain check and the MX check."""
+    return make_resolver(settings.DNS_RESOLVER, timeout=settings.DNS_TIMEOUT)
+
+
 def make_resolver(address="", timeout=DEFAULT_TIMEOUT):
-    """A resolver asking ``address`` ("host" or "host:port"), or the system's when empty."""
+    """A resolver asking ``address`` ("host" or "host:port"), or the system's when empty; None
+    when the system has no DNS servers (no or empty resolv.conf), never an exception."""
     if address:
         resolver = dns.resolver.Resolver(configure=False)
         host, port = split_address(address)
         resolver.nameservers = [host]
         resolver.port = port
     else:
-        resolver = dns.resolver.Resolver()  # raises NoResolverConfiguration without resolv.conf
+        try:
+            resolver = dns.resolver.Resolver(filename=SYSTEM_RESOLV_CONF)
+        except dns.resolver.NoResolverConfiguration:
+            return None
     resolver.lifetime = resolver.timeout = timeout
     resolver.cache = None  # the page is asked after a DNS change: always ask again
     return resolver

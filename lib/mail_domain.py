@@ -4,12 +4,13 @@ email-validator's own deliverability check decides: an MX record (RFC 5321 §5),
 globally reachable A or AAAA record, takes mail; a domain that does not exist, publishes a
 null MX (RFC 7505) or has neither MX nor address records does not (email-validator also
 refuses a domain without MX whose SPF is "v=spf1 -all"). A timeout or a failing DNS server
-is our trouble, not the recipient's: the address is accepted and the failure logged.
+is our trouble, not the recipient's: the address is accepted and the failure logged; so is
+a machine without DNS configuration (no /etc/resolv.conf and no DNS_RESOLVER).
 
 ``refusal(email)`` answers for one address; ``DomainCheck`` answers for many (an import)
 and asks about each domain once. Both cost nothing while the setting is off. Lookups go to
-the resolver the domain check page uses (``lib.dns_check.make_resolver``: DNS_RESOLVER,
-DNS_TIMEOUT), with an answer cache shared by the process.
+the resolver the domain check page uses (``lib.dns_check.configured_resolver``:
+DNS_RESOLVER, DNS_TIMEOUT), with an answer cache shared by the process.
 """
 import logging
 import threading
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from lib.dns_check import make_resolver
+from lib.dns_check import configured_resolver
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +31,15 @@ _resolvers_lock = threading.Lock()
 
 def shared_resolver():
     """One resolver per (DNS_RESOLVER, DNS_TIMEOUT), with an LRU answer cache: the forms of
-    one process, and an import's many rows of one domain, ask the DNS once per TTL."""
+    one process, and an import's many rows of one domain, ask the DNS once per TTL. None
+    while the machine has no DNS configuration (not kept: asked again once it has one)."""
     key = (settings.DNS_RESOLVER, settings.DNS_TIMEOUT)
     with _resolvers_lock:
         resolver = _resolvers.get(key)
         if resolver is None:
-            resolver = make_resolver(settings.DNS_RESOLVER, timeout=settings.DNS_TIMEOUT)
+            resolver = configured_resolver()
+            if resolver is None:
+                return None
             resolver.cache = dns.resolver.LRUCache()
             _resolvers[key] = resolver
         return resolver
@@ -43,7 +47,11 @@ def shared_resolver():
 
 def domain_refusal(domain, resolver):
     """Why mail to ``domain`` (its ASCII form) cannot be delivered, or None when it can or
-    when the DNS could not say (logged)."""
+    when the DNS could not say (logged), as when there is no ``resolver`` at all."""
+    if resolver is None:
+        logger.warning("MX check of %s could not be made (no DNS server is configured on this machine: "
+                       "set DNS_RESOLVER), address accepted", domain)
+        return None
     try:
         # A fixed local part: the domain is what is checked (the address's own syntax is
         # another rule's, and a quoted local part must not make the check fail).
@@ -73,7 +81,7 @@ class DomainCheck:
     of one domain asks once (a timed-out domain included: it is not asked again)."""
 
     def __init__(self, resolver=None):
-        self.resolver = resolver or shared_resolver()
+        self.resolver = resolver if resolver is not None else shared_resolver()
         self.verdicts = {}
 
     def refusal(self, email):

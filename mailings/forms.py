@@ -14,7 +14,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldBooleanWidget
 from backoffice.validators import validate_single_line
 from lib.mail_domain import validate_mail_domain
 from lib.sanitize import has_visible_content, sanitize_html
-from mailings import importing, preflight
+from mailings import importing, lists, preflight
 from mailings.models import Client, ClientList, Mailing, Message, Suppression
 
 
@@ -115,7 +115,19 @@ class MailingForm(OwnedForm):
         start_at, end_at = cleaned.get("start_at"), cleaned.get("end_at")
         if start_at and end_at and end_at <= start_at:
             self.add_error("end_at", _("The end must be after the first send."))
+        self._refuse_filling_lists(cleaned)
         return cleaned
+
+    def _refuse_filling_lists(self, cleaned):
+        """A list still being filled in the worker would be mailed in part (the run start
+        waits for it too: lists.refuse_run_on_filling_list)."""
+        if cleaned.get("all_clients") or not cleaned.get("lists"):
+            return
+        reason = lists.filling_refusal(cleaned["lists"])
+        if reason:
+            self.add_error("lists", ValidationError(
+                _("A mailing cannot be made now: %(reason)s. Create it once the list's page says it is done.")
+                % {"reason": reason}, code="list_filling"))
 
 
 def checked_upload(upload):

@@ -5,13 +5,16 @@ The admin's "add to list" / "remove from list" act on a queryset (a page's selec
 Only the list owner's clients join a list, whoever asks.
 """
 import csv
+from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from mailings import dispatch
-from mailings.models import Client, ClientList
+from mailings.models import Client, ClientList, Mailing
+from mailings.runs.state import hold_start
 from mailings.spreadsheets import escape_formula
 
 MEMBERS = Client.lists.through
@@ -108,6 +111,40 @@ def fill_progress(client_list):
     """{"state": queued|running|done, "added": n, "percent": p} of the list's last background
     addition (kept a day), or None."""
     return cache.get(_progress_key(client_list.pk))
+
+
+def is_filling(client_list):
+    """Whether clients are still being added to the list in the worker (queued or running):
+    a mailing to it would reach only part of them, so none is created or started then."""
+    progress = fill_progress(client_list)
+    return progress is not None and progress["state"] in ("queued", "running")
+
+
+def filling_refusal(client_lists):
+    """Why a mailing to ``client_lists`` may not be made or started now (the first list still
+    filling, with its progress), or ""."""
+    for client_list in client_lists:
+        if is_filling(client_list):
+            return _("the list “%(list)s” is still being filled in the background (%(percent)d%% done)") % {
+                "list": client_list.name, "percent": fill_progress(client_list)["percent"]}
+    return ""
+
+
+FILLING_HOLD = timedelta(minutes=1)  # a run held for a filling list is tried again after this
+
+
+def refuse_run_on_filling_list(*, mailing_id, now):
+    """Called by the run start path before a run that reads the mailing's lists is claimed:
+    while one of them is filling, the mailing is held for FILLING_HOLD with the reason on its
+    page, and the reason is returned; "" lets it start. With "all my clients" the lists
+    do not count."""
+    mailing = Mailing.objects.filter(pk=mailing_id).first()
+    if mailing is None or mailing.all_clients:
+        return ""
+    reason = filling_refusal(mailing.lists.order_by("name", "pk"))
+    if reason:
+        hold_start(mailing_id=mailing_id, until=now + FILLING_HOLD, reason=reason)
+    return reason
 
 
 def remove_from_list(clients, client_list):

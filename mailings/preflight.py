@@ -26,6 +26,7 @@ from lib.preflight import SpamScore, SpamUnchecked
 from mailings import dispatch
 from mailings.models import Mailing, Message
 from mailings.rendering import PreparedMessage, Recipient
+from mailings.runs.state import hold_start
 
 logger = logging.getLogger(__name__)
 
@@ -169,9 +170,7 @@ def refuse_spammy_run(*, mailing_id, now):
         return ""
     reason = spam_refusal(spam_result(mailing.message), mailing.message.spam_threshold)
     if reason:
-        Mailing.objects.filter(pk=mailing_id).update(
-            paused_until=now + SPAM_HOLD, pause_reason=_("Not started: %(reason)s") % {"reason": reason})
-        logger.info("mailing %s: run not started: %s", mailing_id, reason)
+        hold_start(mailing_id=mailing_id, until=now + SPAM_HOLD, reason=reason)
     return reason
 
 

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from mailings import dispatch, preflight
+from mailings import dispatch, lists, preflight
 from mailings.delivery.loop import deliver, join, task_budget
+from mailings.models import AttemptKind
 from mailings.runs import claim
 
 
@@ -33,9 +34,16 @@ def _deliver_with_helpers(attempt, progress):
     return deliver(attempt, progress=progress, budget=_budget(progress))
 
 
+def _refused(mailing_id, reads_lists=True):
+    """Whether the run may not start now (the mailing is then held with the reason)."""
+    now = timezone.now()
+    return bool(preflight.refuse_spammy_run(mailing_id=mailing_id, now=now)
+                or reads_lists and lists.refuse_run_on_filling_list(mailing_id=mailing_id, now=now))
+
+
 def run_mailing(mailing_id, expected=None, progress=None):
     """Claim and deliver the mailing's next run (``expected``: "send now" of that run)."""
-    if preflight.refuse_spammy_run(mailing_id=mailing_id, now=timezone.now()):
+    if _refused(mailing_id):
         return None
     attempt = claim.claim_scheduled_run(
         mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
@@ -46,7 +54,7 @@ def run_mailing(mailing_id, expected=None, progress=None):
 def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
     """A manual run to every client, or a retry of a finished run's failed recipients
     (``retried_id``: the run the retry button named; by default the last finished one)."""
-    if preflight.refuse_spammy_run(mailing_id=mailing_id, now=timezone.now()):
+    if _refused(mailing_id, reads_lists=kind != AttemptKind.RETRY):  # a retry's recipients are the run's own
         return None
     attempt = claim.claim_extra_run(
         mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now(),

@@ -122,37 +122,38 @@ def apply_event(event):
     """A provider's normalised event → the bounce rule: a complaint, a hard or a soft bounce
     of the delivery whose token the event's metadata carries; other events change nothing."""
     token = _token(event.metadata)
-    kind = _kind(event)
-    if kind == "complaint":
+    if event.event_type == EventType.COMPLAINED and _provider_type(event) != "SpamNotification":
         return apply_complaint(token)
-    if kind is None:
+    action = _action(event)
+    if action is None:
         return Outcome("ignored")
     diagnostic = _diagnostic(event)
-    status = reading.STATUS_PATTERN.search(diagnostic)
+    status = reading.status_of(diagnostic)
+    if _provider_type(event) in POSTMARK_SOFT_TYPES:
+        severity = reading.SOFT  # the provider says the failure is not about the address
+    else:  # the one rule of every intake, as for a bounce message with these words
+        severity = reading.classify(status, diagnostic, action)
     failure = reading.Failure(
-        recipient=_clean(event.recipient).lower(), severity=kind,
-        status=".".join(status.groups()) if status else "", diagnostic=diagnostic,
+        recipient=_clean(event.recipient).lower(), severity=severity, status=status, diagnostic=diagnostic,
     )
     return apply_failures(token, (failure,))
 
 
-def _kind(event):
-    """"complaint", HARD, SOFT or None (not about a failed delivery)."""
-    provider_type = event.esp_event.get("Type") if isinstance(event.esp_event, dict) else None
-    if event.event_type == EventType.COMPLAINED:
-        return reading.SOFT if provider_type == "SpamNotification" else "complaint"
+def _action(event):
+    """The provider's verdict on a failed delivery, as a delivery status report's action:
+    "failed" (permanent), "delayed" (temporary); None when the event reports no failure."""
     if event.event_type == EventType.DEFERRED:
-        return reading.SOFT
-    hard = (event.event_type == EventType.BOUNCED
-            or event.event_type == EventType.REJECTED and event.reject_reason in (RejectReason.BOUNCED,
-                                                                                     RejectReason.INVALID))
-    if not hard:
-        return None
-    # The provider says permanent; as with bounce messages (lib/bounces.py), words that say
-    # the problem is not the address (full mailbox, spam filter, a block) make it soft.
-    if provider_type in POSTMARK_SOFT_TYPES or reading.SOFT_TEXT.search(_diagnostic(event)):
-        return reading.SOFT
-    return reading.HARD
+        return "delayed"
+    if event.event_type in (EventType.BOUNCED, EventType.COMPLAINED):  # COMPLAINED: a spam filter's notice
+        return "failed"
+    if event.event_type == EventType.REJECTED and event.reject_reason in (RejectReason.BOUNCED,
+                                                                          RejectReason.INVALID):
+        return "failed"
+    return None
+
+
+def _provider_type(event):
+    return event.esp_event.get("Type") if isinstance(event.esp_event, dict) else None
 
 
 def _token(metadata):

@@ -4,7 +4,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from lib import dkim
+from lib import dkim, dns_check
 from lib.testing.dns import SERVFAIL, TIMEOUT, LoopbackDNS
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +128,12 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
+
+
+def test_a_machine_without_dns_configuration_is_a_verdict_not_an_error_page(client, manager, dns, settings,
+                                                                              monkeypatch, tmp_path):
+    settings.DNS_RESOLVER = ""  # the system's resolver, whose /etc/resolv.conf is missing
+    monkeypatch.setattr(dns_check, "SYSTEM_RESOLV_CONF", str(tmp_path / "missing"))
+    html = page(client, manager)
+    assert verdicts(html) == {"spf": "error", "dkim": "error", "dmarc": "error", "alignment": "ok"}
+    assert "На этой машине не настроен DNS-сервер (нет /etc/resolv.conf): задайте DNS_RESOLVER." in html

@@ -138,3 +138,15 @@ def test_resolver_addresses(address, expected):
 ])
 def test_alignment(domain, from_domain, strict, expected):
     assert dns_check.aligned(domain, from_domain, strict) is expected
+
+
+@pytest.mark.parametrize("resolv_conf", [None, "# nameservers removed\n"])
+def test_a_machine_without_dns_configuration_gets_no_resolver_not_an_exception(monkeypatch, tmp_path, resolv_conf):
+    path = tmp_path / "resolv.conf"
+    if resolv_conf is not None:
+        path.write_text(resolv_conf)
+    monkeypatch.setattr(dns_check, "SYSTEM_RESOLV_CONF", str(path))
+    assert dns_check.make_resolver("") is None
+    checks = dns_check.check_domain(SETUP, dns_check.make_resolver(""))
+    assert {check.kind: check.problem for check in checks if check.verdict == Verdict.ERROR} == {
+        "spf": "no_resolver", "dkim": "no_resolver", "dmarc": "no_resolver"}

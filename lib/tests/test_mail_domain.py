@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from lib import mail_domain
+from lib import dns_check, mail_domain
 from lib.testing.dns import SERVFAIL, TIMEOUT, LoopbackDNS
 
 GLOBAL_V4, GLOBAL_V6 = "93.184.215.14", "2606:4700::1111"  # email-validator wants a global address
@@ -95,3 +95,15 @@ def test_an_address_literal_or_garbage_asks_nothing_and_is_left_to_the_syntax_ru
     assert mail_domain.refusal("no address at all") is None
     assert mail_domain.refusal("") is None
     assert dns.queries == []
+
+
+def test_a_machine_without_dns_configuration_accepts_the_address_like_a_timeout(
+        settings, monkeypatch, tmp_path, caplog):
+    settings.EMAIL_CHECK_MX = True
+    settings.DNS_RESOLVER = ""  # the system's resolver, whose /etc/resolv.conf is missing
+    monkeypatch.setattr(dns_check, "SYSTEM_RESOLV_CONF", str(tmp_path / "missing"))
+    monkeypatch.setattr(mail_domain, "_resolvers", {})
+    with caplog.at_level(logging.WARNING, logger="lib.mail_domain"):
+        assert mail_domain.refusal("ann@example.org") is None
+    assert "MX check of example.org could not be made" in caplog.text
+    assert "accepted" in caplog.text

@@ -29,6 +29,14 @@ from mailings.forms import MailingForm
 from mailings.models import Attempt, Mailing
 
 
+# The state column's word for a hold that stops sending (Mailing.hold decides which holds).
+STOPPING_HOLD_LABELS = {
+    Mailing.DISABLED: gettext_lazy("disabled"),
+    Mailing.PAUSED: gettext_lazy("paused"),
+    Mailing.OWNER_BLOCKED: gettext_lazy("owner blocked"),
+}
+
+
 def last_attempt(field):
     latest = Attempt.objects.filter(mailing=OuterRef("pk")).order_by("-started_at")
     return Subquery(latest.values(field)[:1])
@@ -117,15 +125,9 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReachAdminMixin, MailingRepo
         },
     )
     def state(self, mailing):
-        """A mailing held by its flag or its owner's block is shown so, whatever its schedule
-        status: it does not send (Mailing.held_reason)."""
-        if not mailing.is_enabled:
-            return gettext_lazy("disabled")
-        if not mailing.owner.is_active:
-            return gettext_lazy("owner blocked")
-        if mailing.paused_at:
-            return gettext_lazy("paused")
-        return mailing.get_status_display()
+        """A mailing held by its flag, its pause or its owner's block is shown so, whatever
+        its schedule status: it does not send (Mailing.hold)."""
+        return STOPPING_HOLD_LABELS.get(mailing.hold()) or mailing.get_status_display()
 
     @display(description=gettext_lazy("reach now"))
     def reach_display(self, mailing):
@@ -142,7 +144,7 @@ class MailingAdmin(MailingSendingAdminMixin, MailingReachAdminMixin, MailingRepo
 
     @display(description=gettext_lazy("next run"))
     def next_run_display(self, obj):
-        if not obj.is_enabled or not obj.owner.is_active or obj.paused_at:
+        if obj.hold() in Mailing.STOPPING_HOLDS:
             return obj.held_reason()
         if obj.paused_until and obj.paused_until > timezone.now():
             return format_html("{}<br>{}", _("paused until %(when)s") % {

@@ -159,26 +159,49 @@ class Mailing(TimestampedModel):
         title = self.name or str(self.message)
         return f"#{self.pk} {title}" if self.pk else title
 
-    def held_reason(self):
-        """Why this mailing does not send, in words; "" when it is active (ACTIVE_MAILING).
+    # What holds a mailing back (``hold``). The first three stop a run that is going too.
+    DISABLED, PAUSED, OWNER_BLOCKED, COMPLETED, UNSCHEDULED = (
+        "disabled", "paused", "owner_blocked", "completed", "unscheduled")
+    STOPPING_HOLDS = (DISABLED, PAUSED, OWNER_BLOCKED)
 
-        Disabling and blocking name who or when, so nobody mistakes a held mailing for a
-        live one.
-        """
+    def hold(self):
+        """What keeps this mailing from sending, "" when it is active (ACTIVE_MAILING): the one
+        rule, in the one order, behind ``held_reason``, the admin's state and next run, and
+        the stop of a going run (runs.state.stop_reason). A person's switch comes first (the
+        mailing's own flag, then its pause), then the owner's block, then the schedule."""
         if not self.is_enabled:
+            return self.DISABLED
+        if self.paused_at:
+            return self.PAUSED
+        if not self.owner.is_active:
+            return self.OWNER_BLOCKED
+        if self.status == MailingStatus.COMPLETED:
+            return self.COMPLETED
+        if self.status == MailingStatus.CREATED and self.next_run_at is None:
+            return self.UNSCHEDULED
+        return ""
+
+    def held_reason(self):
+        """Why this mailing does not send (``hold``), in words; "" when it is active.
+
+        Disabling, pausing and blocking name who and when, so nobody mistakes a held mailing
+        for a live one.
+        """
+        hold = self.hold()
+        if hold == self.DISABLED:
             if self.disabled_by_id:
                 return _("Disabled by %(who)s on %(when)s; nothing is sent until it is enabled.") % {
                     "who": self.disabled_by.email, "when": local_datetime(self.disabled_at)}
             return _("Disabled; nothing is sent until it is enabled.")
-        if self.paused_at:
+        if hold == self.PAUSED:
             return _("Paused by %(who)s on %(when)s; it continues where it stopped when resumed.") % {
                 "who": self.paused_by.email if self.paused_by_id else "—", "when": local_datetime(self.paused_at)}
-        if not self.owner.is_active:
+        if hold == self.OWNER_BLOCKED:
             return _("Its owner %(owner)s is blocked (since %(when)s); nothing is sent until they are unblocked.") % {
                 "owner": self.owner.email, "when": local_datetime(self.owner.blocked_at)}
-        if self.status == MailingStatus.COMPLETED:
+        if hold == self.COMPLETED:
             return _("Completed: no runs are left in its schedule.")
-        if self.status == MailingStatus.CREATED and self.next_run_at is None:
+        if hold == self.UNSCHEDULED:
             return _("No run is scheduled.")
         return ""
 

@@ -11,13 +11,13 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from mailings import audience
 from mailings.dispatch import resumable_attempts
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, Mailing
-from mailings.runs.state import save_settled_status, stop_reason
+from mailings.runs.state import COUNTERS, recount, save_settled_status, stop_reason
 from mailings.schedule import next_run_after
 
 logger = logging.getLogger(__name__)
@@ -162,17 +162,8 @@ def claim_resume(*, attempt_id, now):
         Delivery.objects.filter(
             attempt=attempt, status=DeliveryStatus.DEFERRED, tries__lt=settings.MAILING_MAX_TRIES
         ).update(status=DeliveryStatus.PENDING)
-        _recount(attempt)
+        recount(attempt)  # a dead worker's counters lag its rows by up to one flush
+        attempt.save(update_fields=COUNTERS)
         Mailing.objects.filter(pk=attempt.mailing_id).update(paused_until=None, pause_reason="")
     logger.info("attempt %s resumed (%s in-flight sends recorded as unknown)", attempt_id, lost)
     return attempt
-
-
-def _recount(attempt):
-    """The attempt's counters from its rows: a dead worker's counters lag its rows by up to
-    one flush (rows are written per message, counters every few seconds)."""
-    counts = dict(attempt.deliveries.values_list("status").annotate(n=Count("pk")).order_by())
-    attempt.sent = counts.get(DeliveryStatus.SENT, 0)
-    attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
-    attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
-    attempt.save(update_fields=["sent", "failed", "unknown"])

@@ -9,6 +9,7 @@ from collections import Counter
 from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mailings import dispatch
 from mailings.models import Attempt, AttemptKind, AttemptStatus, Delivery, DeliveryStatus, Mailing, MailingStatus
@@ -17,22 +18,25 @@ from mailings.signals import figures_changed
 logger = logging.getLogger(__name__)
 
 
+STOP_REASONS = {
+    Mailing.DISABLED: gettext_lazy("the mailing was disabled"),
+    Mailing.PAUSED: gettext_lazy("the mailing was paused"),
+    Mailing.OWNER_BLOCKED: gettext_lazy("the owner is blocked"),
+}
+
+
 def stop_reason(mailing_id):
-    """Why a run of this mailing must stop now, or "" when it may go on (one query)."""
-    row = (
-        Mailing.objects.filter(pk=mailing_id)
-        .values("is_enabled", "owner__is_active", "paused_at")
+    """Why a run of this mailing must stop now (``Mailing.hold``: one of its holds that stop a
+    going run), or "" when it may go on (one query)."""
+    mailing = (
+        Mailing.objects.filter(pk=mailing_id).select_related("owner")
+        .only("is_enabled", "paused_at", "status", "next_run_at", "owner__is_active")
         .first()
     )
-    if row is None:
+    if mailing is None:
         return _("the mailing was deleted")
-    if not row["is_enabled"]:
-        return _("the mailing was disabled")
-    if not row["owner__is_active"]:
-        return _("the owner is blocked")
-    if row["paused_at"]:
-        return _("the mailing was paused")
-    return ""
+    reason = STOP_REASONS.get(mailing.hold())
+    return str(reason) if reason else ""
 
 
 # --- Statuses -----------------------------------------------------------------------------
@@ -92,6 +96,14 @@ def pause_run(*, attempt, until, reason, response):
     _invalidate_caches(attempt.mailing_id)
 
 
+def hold_start(*, mailing_id, until, reason):
+    """A run may not start now (checked before its claim): the mailing waits until ``until``
+    (the dispatcher tries it again then) with the reason on its page."""
+    Mailing.objects.filter(pk=mailing_id).update(
+        paused_until=until, pause_reason=(_("Not started: %(reason)s") % {"reason": reason})[:2000])
+    logger.info("mailing %s: run not started: %s", mailing_id, reason)
+
+
 def hand_over(attempt):
     """Close to the task time limit: continue in a fresh task instead of being killed
     mid-batch (which would leave a batch 'unknown')."""
@@ -101,6 +113,21 @@ def hand_over(attempt):
     attempt.status = AttemptStatus.PAUSED
     logger.info("attempt %s: handed over to a new task before the time limit", attempt_id)
     return attempt
+
+
+COUNTERS = ["sent", "failed", "unknown"]  # the attempt's fields ``recount`` sets
+
+
+def recount(attempt):
+    """Set the attempt's counters (COUNTERS, unsaved) from its rows, the truth; the counts by
+    status. The counters a worker writes as it goes lag the rows by up to one flush."""
+    counts = dict(
+        Delivery.objects.filter(attempt=attempt).values_list("status").annotate(n=Count("pk")).order_by()
+    )
+    attempt.sent = counts.get(DeliveryStatus.SENT, 0)
+    attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
+    attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+    return counts
 
 
 def describe(headline, last_reply, failures):
@@ -121,12 +148,7 @@ def finish(attempt, *, now, last_reply="", failures=None):
         Delivery.objects.filter(attempt=attempt, status=DeliveryStatus.DEFERRED).update(
             status=DeliveryStatus.FAILED
         )
-        counts = dict(
-            Delivery.objects.filter(attempt=attempt).values_list("status").annotate(n=Count("pk"))
-        )
-        attempt.sent = counts.get(DeliveryStatus.SENT, 0)
-        attempt.failed = counts.get(DeliveryStatus.FAILED, 0)
-        attempt.unknown = counts.get(DeliveryStatus.UNKNOWN, 0)
+        counts = recount(attempt)
         attempt.recipients = sum(counts.values())
         attempt.status = final_status(counts)
         headline = _("Sent %(sent)s of %(total)s; failed %(failed)s; unknown %(unknown)s; skipped %(skipped)s.") % {

@@ -12,6 +12,7 @@ from django.utils import timezone
 from backoffice.accounts import service as accounts_service
 from mailings import services
 from mailings.models import Mailing, MailingStatus
+from mailings.runs import state
 from mailings.statistics.home import home_figures
 from mailings.statistics.queries import compute_dashboard
 from mailings.tests.factories import make_mailing
@@ -74,3 +75,19 @@ def test_the_mailing_page_says_the_blocked_owner_holds_it(client, bob, manager):
     page = client.get(reverse("admin:mailings_mailing_change", args=[mailing.pk])).content.decode()
     assert "владелец заблокирован" in page
     assert "Владелец bob@example.com заблокирован" in page
+
+
+def test_every_display_names_the_same_hold_first(client, bob, manager):
+    """Mailing.hold's order (the mailing's own switches before its owner's block) everywhere:
+    the held reason, the admin's state and next run, and the stop of a going run."""
+    mailing = case(bob, MailingStatus.RUNNING)
+    services.pause_mailing(mailing=mailing, actor=bob)
+    accounts_service.block_user(user=bob, actor=manager)
+    mailing = Mailing.objects.select_related("owner").get(pk=mailing.pk)
+    assert mailing.hold() == Mailing.PAUSED
+    assert mailing.held_reason().startswith("Приостановлена пользователем bob@example.com")
+    assert state.stop_reason(mailing.pk) == "рассылка приостановлена"
+    client.force_login(manager)
+    page = client.get(reverse("admin:mailings_mailing_change", args=[mailing.pk])).content.decode()
+    assert "приостановлена" in page and "Приостановлена пользователем bob@example.com" in page
+    assert "владелец заблокирован" not in page

@@ -11,6 +11,7 @@ from django.core import mail
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from lib import dns_check, mail_domain
 from lib.testing.dns import LoopbackDNS
 from mailings import subscriptions
 from mailings.forms import ClientForm, SuppressionForm
@@ -115,3 +116,16 @@ def test_the_admin_add_client_page_shows_the_refusal_and_saves_nothing(dns, alic
     assert response.status_code == 200
     assert REFUSED in response.content.decode()
     assert not Client.objects.exists()
+
+
+def test_the_admin_add_client_page_saves_the_client_on_a_machine_without_dns(settings, monkeypatch, tmp_path,
+                                                                               alice, client):
+    settings.EMAIL_CHECK_MX = True
+    settings.DNS_RESOLVER = ""  # the system's resolver, whose /etc/resolv.conf is missing
+    monkeypatch.setattr(dns_check, "SYSTEM_RESOLV_CONF", str(tmp_path / "missing"))
+    monkeypatch.setattr(mail_domain, "_resolvers", {})
+    client.force_login(alice)
+    response = client.post(
+        reverse("admin:mailings_client_add"), {"email": "ann@example.org", "full_name": "Ann", "comment": ""})
+    assert response.status_code == 302
+    assert Client.objects.get().email == "ann@example.org"

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from lib import verp
+from lib.bounces import HARD, classify, status_of
 from mailings.bounces import TOKEN_METADATA_KEY
 from mailings.models import Delivery, DeliveryStatus, SoftBounces, Suppression, SuppressionReason
 from mailings.tests.factories import make_mailing
@@ -161,6 +162,29 @@ def test_a_permanent_failure_that_blames_no_address_is_soft(client, alice, confi
     for delivery in (first, second, third):
         delivery.refresh_from_db()
         assert delivery.status == DeliveryStatus.SENT
+
+
+@pytest.mark.parametrize("severity, code, message, hard", [
+    ("permanent", 550, "5.1.1 The email account that you tried to reach does not exist.", True),
+    ("permanent", 550, "5.7.0 Message refused", False),  # neither the code nor the words blame the address
+    ("permanent", 550, "5.1.1 Mailbox full", False),  # the words win over the code
+    ("temporary", 452, "4.2.2 Mailbox full", False),
+    ("temporary", 450, "4.1.1 No such user here", True),
+])
+def test_a_provider_event_is_classified_as_a_bounce_message_with_the_same_reply(
+        client, alice, configured, severity, code, message, hard):
+    """The provider's severity is a delivery status report's action (permanent: failed,
+    temporary: delayed), and the server's reply is classified by the one rule."""
+    delivery, _other = sent_deliveries(alice)
+    action = "failed" if severity == "permanent" else "delayed"
+    assert (classify(status_of(message), message, action) == HARD) == hard  # what a bounce message would give
+
+    assert post(client, "mailgun", mailgun_failed(delivery, severity=severity, code=code, message=message)
+                ).status_code == 200
+
+    delivery.refresh_from_db()
+    assert (delivery.status, Suppression.objects.exists(), SoftBounces.objects.exists()) == (
+        (DeliveryStatus.BOUNCED, True, False) if hard else (DeliveryStatus.SENT, False, True))
 
 
 @pytest.mark.parametrize("provider, payload", [("postmark", postmark_complaint), ("mailgun", mailgun_complained)])

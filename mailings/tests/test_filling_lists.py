@@ -1,0 +1,83 @@
+"""A list still being filled in the worker ("add all N matching", mailings.lists.fill_list) is
+neither given a new mailing nor mailed: a run would reach only the part already added."""
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from mailings import lists, tasks
+from mailings.models import Attempt, Client, ClientList, Mailing, Message
+from mailings.tests.factories import make_mailing
+
+pytestmark = pytest.mark.django_db
+FILLING = "список «Alice's» ещё заполняется в фоне (готово 0%)"
+
+
+@pytest.fixture
+def filling(alice):
+    """Alice's list, whose five clients are queued to join it in the worker (not yet run)."""
+    for i in range(5):
+        Client.objects.create(owner=alice, email=f"a{i}@example.org")
+    client_list = ClientList.objects.create(owner=alice, name="Alice's")
+    everyone = Client.objects.filter(owner=alice, email__endswith="@example.org")
+    lists.add_to_list_in_background(everyone, client_list)
+    return client_list, everyone
+
+
+def worker_fills(client_list, clients):
+    """What the worker does with the queued task."""
+    lists.fill_list(client_list.pk, *lists._ids_sql(clients, client_list))
+
+
+def mailing_form(client, message, client_list):
+    return client.post(reverse("admin:mailings_mailing_add"), {
+        "name": "x", "message": message.pk, "lists": [client_list.pk], "start_at_0": "2030-01-01",
+        "start_at_1": "10:00", "periodicity": "once",
+    })
+
+
+def test_the_mailing_form_refuses_a_list_still_filling_and_takes_it_once_filled(client, alice, filling):
+    client_list, everyone = filling
+    message = Message.objects.create(owner=alice, subject="S", body="<p>b</p>")
+    client.force_login(alice)
+
+    response = mailing_form(client, message, client_list)
+
+    assert response.status_code == 200 and not Mailing.objects.exists()
+    assert response.context["adminform"].form.errors["lists"] == [
+        f"Сейчас рассылку создать нельзя: {FILLING}. Создайте её, когда на странице списка появится «Готово»."]
+
+    worker_fills(client_list, everyone)
+    assert mailing_form(client, message, client_list).status_code == 302
+    assert list(Mailing.objects.get().lists.all()) == [client_list]
+
+
+def test_a_run_waits_for_its_filling_list_then_mails_all_of_it(alice, filling, smtp_server):
+    client_list, everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net")
+    mailing.lists.set([client_list])
+
+    assert tasks.run_mailing(mailing.pk) is None
+
+    assert not Attempt.objects.exists() and smtp_server.messages == []
+    mailing.refresh_from_db()
+    assert mailing.pause_reason == f"Не запущена: {FILLING}"
+    assert mailing.paused_until > timezone.now()
+
+    worker_fills(client_list, everyone)
+    Mailing.objects.filter(pk=mailing.pk).update(paused_until=timezone.now() - datetime.timedelta(seconds=1))
+    tasks.run_mailing(mailing.pk)
+
+    assert Attempt.objects.get(mailing=mailing).sent == 6
+    assert sorted(smtp_server.recipients()) == [f"a{i}@example.org" for i in range(5)] + ["c00000@example.net"]
+
+
+def test_a_mailing_to_all_clients_does_not_wait_for_a_list(alice, filling, smtp_server):
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net", all_clients=True)
+    mailing.lists.set([client_list])
+
+    tasks.run_mailing(mailing.pk)
+
+    assert Attempt.objects.get(mailing=mailing).sent == 6
