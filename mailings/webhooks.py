@@ -131,6 +131,8 @@ def apply_event(event):
     status = reading.status_of(diagnostic)
     if _provider_type(event) in POSTMARK_SOFT_TYPES:
         severity = reading.SOFT  # the provider says the failure is not about the address
+    elif _provider_knows_the_address_is_dead(event):
+        severity = reading.HARD  # its words ("previously bounced") name no reason of their own
     else:  # the one rule of every intake, as for a bounce message with these words
         severity = reading.classify(status, diagnostic, action)
     failure = reading.Failure(
@@ -150,6 +152,17 @@ def _action(event):
                                                                           RejectReason.INVALID):
         return "failed"
     return None
+
+
+def _provider_knows_the_address_is_dead(event):
+    """The provider did not try: the address is on its own bounce list (Mailgun's
+    "suppress-bounce", anymail's rejected/bounced) or it found the address invalid (Postmark's
+    BadEmailAddress)."""
+    if event.reject_reason == RejectReason.INVALID:
+        return True
+    if event.event_type == EventType.REJECTED and event.reject_reason == RejectReason.BOUNCED:
+        return True
+    return isinstance(event.esp_event, dict) and event.esp_event.get("event-data", {}).get("reason") == "suppress-bounce"
 
 
 def _provider_type(event):

@@ -164,6 +164,22 @@ def test_a_permanent_failure_that_blames_no_address_is_soft(client, alice, confi
         assert delivery.status == DeliveryStatus.SENT
 
 
+def test_an_address_the_provider_already_knows_is_dead_is_a_hard_bounce(client, alice, configured):
+    """Mailgun's "suppress-bounce" (it did not try: the address bounced before) and Postmark's
+    BadEmailAddress suppress the address, though their words name no reason of their own."""
+    first, second = sent_deliveries(alice, 2)
+
+    post(client, "mailgun", mailgun_failed(first, reason="suppress-bounce", code=605,
+                                           message="Not delivering to previously bounced address"))
+    post(client, "postmark", postmark_bounce(second, kind="BadEmailAddress", details="Invalid email address"))
+
+    assert sorted(Suppression.objects.values_list("email", "reason")) == sorted(
+        [(first.email, SuppressionReason.BOUNCED), (second.email, SuppressionReason.BOUNCED)])
+    for delivery in (first, second):
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.BOUNCED
+
+
 @pytest.mark.parametrize("severity, code, message, hard", [
     ("permanent", 550, "5.1.1 The email account that you tried to reach does not exist.", True),
     ("permanent", 550, "5.7.0 Message refused", False),  # neither the code nor the words blame the address
