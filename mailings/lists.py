@@ -5,6 +5,7 @@ The admin's "add to list" / "remove from list" act on a queryset (a page's selec
 Only the list owner's clients join a list, whoever asks.
 """
 import csv
+import time
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -103,14 +104,27 @@ def _progress_key(list_id):
     return f"mailings:list-fill:{list_id}"
 
 
+# A running fill writes its progress after every ID_RANGE statement (seconds apart, even at
+# a million rows under load); silent this long, its worker died (killed, redeployed).
+FILL_STALLED_AFTER = 15 * 60  # seconds
+
+
 def _set_progress(list_id, progress):
-    cache.set(_progress_key(list_id), progress, timeout=24 * 3600)
+    cache.set(_progress_key(list_id), {**progress, "at": time.time()}, timeout=24 * 3600)
 
 
 def fill_progress(client_list):
-    """{"state": queued|running|done, "added": n, "percent": p} of the list's last background
-    addition (kept a day), or None."""
-    return cache.get(_progress_key(client_list.pk))
+    """{"state": queued|running|stopped|done, "added": n, "percent": p} of the list's last
+    background addition (kept a day), or None. "stopped": it was running but has written no
+    progress for FILL_STALLED_AFTER, so its worker is gone; adding the clients again finishes
+    it (what was added stays, and adding is idempotent)."""
+    stored = cache.get(_progress_key(client_list.pk))
+    if stored is None:
+        return None
+    progress = {key: value for key, value in stored.items() if key != "at"}
+    if progress["state"] == "running" and time.time() - stored.get("at", 0) > FILL_STALLED_AFTER:
+        progress["state"] = "stopped"
+    return progress
 
 
 def is_filling(client_list):

@@ -64,6 +64,9 @@ class ClientListAdmin(OwnedAdmin):
             return "—"
         if progress["state"] == "queued":
             return _("Waiting for the worker to start.")
+        if progress["state"] == "stopped":
+            return _("Stopped at %(percent)d%%: the worker stopped. Add the clients to the list again to finish; "
+                     "those already added stay.") % progress
         if progress["state"] == "running":
             return ngettext(
                 "%(percent)d%% done, %(added)d client added so far.",

@@ -1,6 +1,7 @@
 """A list still being filled in the worker ("add all N matching", mailings.lists.fill_list) is
 neither given a new mailing nor mailed: a run would reach only the part already added."""
 import datetime
+import time
 
 import pytest
 from django.urls import reverse
@@ -81,3 +82,19 @@ def test_a_mailing_to_all_clients_does_not_wait_for_a_list(alice, filling, smtp_
     tasks.run_mailing(mailing.pk)
 
     assert Attempt.objects.get(mailing=mailing).sent == 6
+
+
+def test_a_fill_whose_worker_died_stops_holding_its_list(client, alice, filling, monkeypatch):
+    """No progress for FILL_STALLED_AFTER: the fill's worker is gone. The list no longer
+    holds mailings, and its page says how to finish the addition."""
+    client_list, everyone = filling
+    lists._set_progress(client_list.pk, {"state": "running", "added": 2, "percent": 40})
+    assert lists.is_filling(client_list)
+
+    later = time.time() + lists.FILL_STALLED_AFTER + 1
+    monkeypatch.setattr(lists.time, "time", lambda: later)
+
+    assert not lists.is_filling(client_list)
+    client.force_login(alice)
+    page = client.get(reverse("admin:mailings_clientlist_change", args=[client_list.pk])).content.decode()
+    assert "Остановлено на 40%: обработчик остановился." in page
