@@ -187,3 +187,11 @@ def attempts_for_export(mailing, filters):
 def failures_for_export(mailing, filters):
     return report_failures(mailing, filters).values(*FAILURE_FIELDS).iterator(chunk_size=2000)
 
+
+def returns_for_export(mailing, filters):
+    return report_returns(mailing, filters).values(*RETURN_FIELDS).iterator(chunk_size=2000)
+
+
+def skipped_for_export(mailing, filters):
+    return report_skipped(mailing, filters).values(*SKIPPED_FIELDS).iterator(chunk_size=2000)
+

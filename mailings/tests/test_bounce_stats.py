@@ -320,6 +320,25 @@ def test_the_export_carries_each_runs_rates(client, alice):
         "Возвраты": "1", "Жалобы": "0", "Доля возвратов, %": "25.0", "Доля жалоб, %": "0.0"}
 
 
+def test_the_export_lists_bounced_complained_and_skipped_recipients_with_why(client, alice):
+    run, (bounced, complained, *_rest) = sent_run(alice, 4)
+    bounce(bounced)
+    complain(complained)
+    bounced.refresh_from_db()
+    client.force_login(alice)
+    url = reverse("admin:mailings_mailing_report_export", args=[run.mailing_id, "csv"])
+    lines = list(csv.reader(io.StringIO(client.get(url).content.decode("utf-8-sig")), delimiter=";"))
+    returns = lines.index(["Возвраты и жалобы"])
+    assert lines[returns + 1] == ["Запуск", "Начало запуска", "Получатель", "Статус", "Время отправки", "Ответ сервера"]
+    assert [(row[0], row[2], row[3], row[5]) for row in lines[returns + 2:returns + 4]] == [
+        (str(run.pk), bounced.email, "возврат (адреса не существует)", bounced.smtp_response),
+        (str(run.pk), complained.email, "жалоба (отмечено как спам)", "250 2.0.0 Ok"),
+    ]
+    assert "User unknown" in bounced.smtp_response  # the bounce's words, not the sending reply
+    skipped = lines.index(["Пропущенные получатели"])
+    assert lines[skipped + 1:] == [["Запуск", "Начало запуска", "Получатель", "Причина пропуска"]]
+
+
 # --- Flat whatever the size -------------------------------------------------------------------
 
 def load(owner, deliveries):

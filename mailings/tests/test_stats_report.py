@@ -139,8 +139,10 @@ def test_the_csv_export_holds_the_runs_and_the_failed_recipients(client, outcome
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     lines = parse_csv(response)
-    blank = lines.index([])
-    runs, failures = lines[2:blank], lines[blank + 3:]
+    blanks = [index for index, line in enumerate(lines) if line == []]
+    assert [lines[blank + 1] for blank in blanks] == [["Неудавшиеся получатели"], ["Возвраты и жалобы"],
+                                                      ["Пропущенные получатели"]]
+    runs, failures = lines[2:blanks[0]], lines[blanks[0] + 3:blanks[1]]
     recent = next(line for line in runs if line[0] == str(outcomes["recent"].pk))
     assert recent[6:10] == ["5", "3", "1", "62.5"]  # sent, failed, unknown, rate
     assert recent[10] == "2 of 11 refused"
@@ -166,7 +168,9 @@ def test_the_xlsx_export_has_a_sheet_per_table_and_respects_filters(client, outc
     response = client.get(export_url(outcomes["newsletter"], "xlsx", status="failure"))
     assert response.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(response.content))
-    runs, failures = book.worksheets
+    runs, failures, _returns, _skipped = book.worksheets
+    assert [sheet.title for sheet in book.worksheets] == [
+        "Запуски", "Неудавшиеся получатели", "Возвраты и жалобы", "Пропущенные получатели"]
     run_rows = list(runs.iter_rows(min_row=2, values_only=True))
     assert {row[0] for row in run_rows} == {outcomes["recent"].pk, outcomes["untimed"].pk}
     failure_rows = list(failures.iter_rows(min_row=2, values_only=True))
