@@ -4,6 +4,7 @@ import datetime
 import time
 
 import pytest
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,3 +99,15 @@ def test_a_fill_whose_worker_died_stops_holding_its_list(client, alice, filling,
     client.force_login(alice)
     page = client.get(reverse("admin:mailings_clientlist_change", args=[client_list.pk])).content.decode()
     assert "Остановлено на 40%: обработчик остановился." in page
+
+
+def test_a_fill_that_fails_stops_holding_its_list_at_once(client, alice, filling):
+    """A fill whose statement fails (a dropped connection, a statement timeout) before its
+    first progress no longer leaves the list "queued" — holding its mailings for the day the
+    progress is kept; the list's page says it stopped and how to finish."""
+    client_list, _everyone = filling
+    with pytest.raises(DatabaseError):
+        lists.fill_list(client_list.pk, "SELECT no_such_column AS member_id FROM mailings_client", [])
+
+    assert not lists.is_filling(client_list)
+    assert lists.fill_progress(client_list)["state"] == "stopped"
