@@ -111,3 +111,19 @@ def test_a_fill_that_fails_stops_holding_its_list_at_once(client, alice, filling
 
     assert not lists.is_filling(client_list)
     assert lists.fill_progress(client_list)["state"] == "stopped"
+
+
+def test_a_refused_start_does_not_shorten_a_longer_pause(alice, filling):
+    """A server's pause (421: a running run waits half an hour) outlasts the minute a run
+    start waits for a filling list ("send now" of the next run meanwhile): that run's refusal
+    neither brings the paused run's resume forward nor replaces its reason."""
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net")
+    mailing.lists.set([client_list])
+    server_pause = timezone.now() + datetime.timedelta(minutes=30)
+    Mailing.objects.filter(pk=mailing.pk).update(paused_until=server_pause, pause_reason="421 try later")
+
+    assert tasks.run_mailing(mailing.pk, expected=mailing.next_run_at.isoformat()) is None
+
+    mailing.refresh_from_db()
+    assert (mailing.paused_until, mailing.pause_reason) == (server_pause, "421 try later")
