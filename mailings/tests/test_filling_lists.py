@@ -127,3 +127,15 @@ def test_a_refused_start_does_not_shorten_a_longer_pause(alice, filling):
 
     mailing.refresh_from_db()
     assert (mailing.paused_until, mailing.pause_reason) == (server_pause, "421 try later")
+
+
+def test_the_sending_command_says_why_a_run_did_not_start(alice, filling, capsys):
+    from django.core.management import call_command
+
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net")
+    mailing.lists.set([client_list])
+
+    call_command("run_mailing_sending", "--mailing", str(mailing.pk))
+
+    assert capsys.readouterr().out.rstrip().endswith(f"Не запущена: {FILLING}")
