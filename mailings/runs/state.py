@@ -98,7 +98,8 @@ def pause_run(*, attempt, until, reason, response):
 
 def hold_start(*, mailing_id, until, reason):
     """A run may not start now (checked before its claim): the mailing waits until ``until``
-    (the dispatcher tries it again then) with the reason on its page. A longer pause already
+    (the dispatcher tries a scheduled run again then; a manual run is not queued again, its
+    button is pressed again) with the reason on its page. A longer pause already
     there (a server's, of a paused run) stays as it is: this one must not bring it forward."""
     Mailing.objects.filter(Q(paused_until__isnull=True) | Q(paused_until__lt=until), pk=mailing_id).update(
         paused_until=until, pause_reason=(_("Not started: %(reason)s") % {"reason": reason})[:2000])
