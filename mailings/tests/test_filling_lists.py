@@ -139,3 +139,26 @@ def test_the_sending_command_says_why_a_run_did_not_start(alice, filling, capsys
     call_command("run_mailing_sending", "--mailing", str(mailing.pk))
 
     assert capsys.readouterr().out.rstrip().endswith(f"Не запущена: {FILLING}")
+
+
+def test_send_now_refused_for_a_filling_list_may_be_pressed_again_at_once(
+        alice, filling, monkeypatch, django_capture_on_commit_callbacks):
+    """The refused press started nothing: pressing again queues the run again (it said
+    "already queued" for two minutes, while nothing was queued)."""
+    from django_q.conf import Conf
+
+    from mailings import services
+
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net", start_at=timezone.now() + datetime.timedelta(days=1))
+    mailing.lists.set([client_list])
+    mailing.refresh_from_db()
+    monkeypatch.setattr(Conf, "SYNC", True)  # the worker runs the queued run inline
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.send_now(mailing=mailing)
+    assert first.outcome == services.Press.QUEUED and not Attempt.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.send_now(mailing=mailing)
+    assert again.outcome == services.Press.QUEUED
