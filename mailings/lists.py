@@ -70,8 +70,13 @@ def add_to_list_in_background(clients, client_list):
     sent to the worker), so the filters and search the admin applied are the ones it adds.
     """
     select, params = _ids_sql(clients, client_list)
+    # Written before the task is queued: a fill that ends at once must not be shown queued.
     _set_progress(client_list.pk, {"state": "queued", "added": 0, "percent": 0})
-    dispatch.enqueue(FILL_TASK, client_list.pk, select, list(params))
+    try:
+        dispatch.enqueue(FILL_TASK, client_list.pk, select, list(params))
+    except Exception:
+        cache.delete(_progress_key(client_list.pk))  # no fill is coming: nothing may wait for it
+        raise
 
 
 def fill_list(list_id, select, params):

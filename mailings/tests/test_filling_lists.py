@@ -162,3 +162,19 @@ def test_send_now_refused_for_a_filling_list_may_be_pressed_again_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         again = services.send_now(mailing=mailing)
     assert again.outcome == services.Press.QUEUED
+
+
+def test_a_fill_the_queue_did_not_take_does_not_hold_the_list(alice, monkeypatch):
+    """The broker failing between the progress and the task (a dropped connection to Redis)
+    leaves no "queued" progress holding the list's mailings for a day: no fill is coming."""
+    client_list = ClientList.objects.create(owner=alice, name="Alice's")
+    Client.objects.create(owner=alice, email="a@example.org")
+
+    def broker_down(*args):
+        raise ConnectionError("the broker went away")
+
+    monkeypatch.setattr(lists.dispatch, "enqueue", broker_down)
+    with pytest.raises(ConnectionError):
+        lists.add_to_list_in_background(Client.objects.filter(owner=alice), client_list)
+
+    assert not lists.is_filling(client_list)
