@@ -178,3 +178,25 @@ def test_a_fill_the_queue_did_not_take_does_not_hold_the_list(alice, monkeypatch
         lists.add_to_list_in_background(Client.objects.filter(owner=alice), client_list)
 
     assert not lists.is_filling(client_list)
+
+
+def test_a_mailing_whose_list_started_filling_may_still_be_edited(client, alice):
+    """The refusal is for a mailing made for (or given) a list still filling; one already to
+    that list may be edited meanwhile (its run waits for the list anyway)."""
+    for i in range(5):
+        Client.objects.create(owner=alice, email=f"a{i}@example.org")
+    client_list = ClientList.objects.create(owner=alice, name="Alice's")
+    message = Message.objects.create(owner=alice, subject="S", body="<p>b</p>")
+    client.force_login(alice)
+    assert mailing_form(client, message, client_list).status_code == 302
+    mailing = Mailing.objects.get()
+    lists.add_to_list_in_background(Client.objects.filter(owner=alice), client_list)  # the fill starts after
+
+    response = client.post(reverse("admin:mailings_mailing_change", args=[mailing.pk]), {
+        "name": "renamed", "message": message.pk, "lists": [client_list.pk], "start_at_0": "2030-01-01",
+        "start_at_1": "10:00", "periodicity": "once",
+    })
+
+    assert response.status_code == 302
+    mailing.refresh_from_db()
+    assert mailing.name == "renamed"
