@@ -120,10 +120,13 @@ class MailingForm(OwnedForm):
 
     def _refuse_filling_lists(self, cleaned):
         """A list still being filled in the worker would be mailed in part (the run start
-        waits for it too: lists.refuse_run_on_filling_list)."""
+        waits for it too: lists.refuse_run_on_filling_list). Only a list the mailing is given
+        now is refused: one it already had may start filling later, and the mailing may be
+        edited meanwhile (its run waits)."""
         if cleaned.get("all_clients") or not cleaned.get("lists"):
             return
-        reason = lists.filling_refusal(cleaned["lists"])
+        had = set(self.instance.lists.values_list("pk", flat=True)) if self.instance.pk else set()
+        reason = lists.filling_refusal([chosen for chosen in cleaned["lists"] if chosen.pk not in had])
         if reason:
             self.add_error("lists", ValidationError(
                 _("A mailing cannot be made now: %(reason)s. Create it once the list's page says it is done.")

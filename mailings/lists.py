@@ -70,8 +70,13 @@ def add_to_list_in_background(clients, client_list):
     sent to the worker), so the filters and search the admin applied are the ones it adds.
     """
     select, params = _ids_sql(clients, client_list)
+    # Written before the task is queued: a fill that ends at once must not be shown queued.
     _set_progress(client_list.pk, {"state": "queued", "added": 0, "percent": 0})
-    dispatch.enqueue(FILL_TASK, client_list.pk, select, list(params))
+    try:
+        dispatch.enqueue(FILL_TASK, client_list.pk, select, list(params))
+    except Exception:
+        cache.delete(_progress_key(client_list.pk))  # no fill is coming: nothing may wait for it
+        raise
 
 
 def fill_list(list_id, select, params):
@@ -79,17 +84,15 @@ def fill_list(list_id, select, params):
     own statement (a short transaction), writing progress after each."""
     if not ClientList.objects.filter(pk=list_id).exists():
         return 0
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN(q.member_id), MAX(q.member_id) FROM ({select}) q", params)
-        first, last = cursor.fetchone()
-    added = 0
-    after = (first or 0) - 1
-    while first is not None and after < last:
-        up_to = after + ID_RANGE
-        added += _insert_members(list_id, select, params, (after, up_to))
-        after = up_to
-        done = min(100, int(100 * (after - first + 1) / (last - first + 1)))
-        _set_progress(list_id, {"state": "running", "added": added, "percent": done})
+    # "running" from the start, so a worker that dies in the first statement is seen stalled.
+    progress = {"state": "running", "added": 0, "percent": 0}
+    _set_progress(list_id, progress)
+    try:
+        added = _fill(list_id, select, params, progress)
+    except Exception:
+        # Not "running" for FILL_STALLED_AFTER more: the list's mailings wait for nothing.
+        _set_progress(list_id, {**progress, "state": "stopped"})
+        raise
     if added and connection.vendor == "postgresql":
         # The client changelist counts a big list with the planner's estimate: fresh
         # statistics keep it near the truth after a million new members (autovacuum's
@@ -98,6 +101,21 @@ def fill_list(list_id, select, params):
             cursor.execute(f"ANALYZE {_members_table()}")
     _set_progress(list_id, {"state": "done", "added": added, "percent": 100})
     return added
+
+
+def _fill(list_id, select, params, progress):
+    """Insert the selection id range by id range, updating ``progress`` (and the cache)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(q.member_id), MAX(q.member_id) FROM ({select}) q", params)
+        first, last = cursor.fetchone()
+    after = (first or 0) - 1
+    while first is not None and after < last:
+        up_to = after + ID_RANGE
+        progress["added"] += _insert_members(list_id, select, params, (after, up_to))
+        after = up_to
+        progress["percent"] = min(100, int(100 * (after - first + 1) / (last - first + 1)))
+        _set_progress(list_id, progress)
+    return progress["added"]
 
 
 def _progress_key(list_id):
@@ -115,9 +133,9 @@ def _set_progress(list_id, progress):
 
 def fill_progress(client_list):
     """{"state": queued|running|stopped|done, "added": n, "percent": p} of the list's last
-    background addition (kept a day), or None. "stopped": it was running but has written no
-    progress for FILL_STALLED_AFTER, so its worker is gone; adding the clients again finishes
-    it (what was added stays, and adding is idempotent)."""
+    background addition (kept a day), or None. "stopped": it failed, or it was running but has
+    written no progress for FILL_STALLED_AFTER, so its worker is gone; adding the clients again
+    finishes it (what was added stays, and adding is idempotent)."""
     stored = cache.get(_progress_key(client_list.pk))
     if stored is None:
         return None
@@ -127,20 +145,24 @@ def fill_progress(client_list):
     return progress
 
 
+FILLING_STATES = ("queued", "running")
+
+
 def is_filling(client_list):
     """Whether clients are still being added to the list in the worker (queued or running):
     a mailing to it would reach only part of them, so none is created or started then."""
     progress = fill_progress(client_list)
-    return progress is not None and progress["state"] in ("queued", "running")
+    return progress is not None and progress["state"] in FILLING_STATES
 
 
 def filling_refusal(client_lists):
     """Why a mailing to ``client_lists`` may not be made or started now (the first list still
     filling, with its progress), or ""."""
     for client_list in client_lists:
-        if is_filling(client_list):
+        progress = fill_progress(client_list)  # read once: the fill may end (or expire) meanwhile
+        if progress is not None and progress["state"] in FILLING_STATES:
             return _("the list “%(list)s” is still being filled in the background (%(percent)d%% done)") % {
-                "list": client_list.name, "percent": fill_progress(client_list)["percent"]}
+                "list": client_list.name, "percent": progress["percent"]}
     return ""
 
 

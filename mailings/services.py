@@ -239,12 +239,25 @@ def _first_press(mailing, run):
     """True for the first press of ``run`` within PRESS_MARK_SECONDS, so the presses that come
     before the worker has claimed the run can say it is already going. Only a message
     depends on it: an unreachable cache counts as a first press."""
-    key = f"mailings:press:{mailing.pk}:{run.kind}:{run.scheduled_for.isoformat()}"
+    key = _press_key(mailing.pk, run.kind, run.scheduled_for)
     try:
         return cache.add(key, 1, PRESS_MARK_SECONDS)
     except Exception:  # noqa: BLE001 - any cache backend failure; the Attempt key still guards
         logger.warning("mailing %s: could not mark the press of %s in the cache", mailing.pk, key)
         return True
+
+
+def forget_press(mailing_id, kind, scheduled_for):
+    """The press of a run refused before its claim (tasks: the spam threshold, a list still
+    filling) started nothing: the next press queues the run again instead of saying it goes."""
+    try:
+        cache.delete(_press_key(mailing_id, kind, scheduled_for))
+    except Exception:  # noqa: BLE001 - any cache backend failure: the mark expires by itself
+        logger.warning("mailing %s: could not forget the press of its refused run", mailing_id)
+
+
+def _press_key(mailing_id, kind, scheduled_for):
+    return f"mailings:press:{mailing_id}:{AttemptKind(kind).value}:{scheduled_for.isoformat()}"
 
 
 def send_test(*, mailing, email):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from mailings import dispatch, lists, preflight
+from mailings import dispatch, lists, preflight, services
 from mailings.delivery.loop import deliver, join, task_budget
 from mailings.models import AttemptKind
 from mailings.runs import claim
@@ -34,16 +34,20 @@ def _deliver_with_helpers(attempt, progress):
     return deliver(attempt, progress=progress, budget=_budget(progress))
 
 
-def _refused(mailing_id, reads_lists=True):
-    """Whether the run may not start now (the mailing is then held with the reason)."""
+def _refused(mailing_id, kind, scheduled_for, reads_lists=True):
+    """Whether the run (``kind`` at ``scheduled_for``, None for the dispatcher's next one) may
+    not start now: the mailing is then held with the reason, and its button press forgotten."""
     now = timezone.now()
-    return bool(preflight.refuse_spammy_run(mailing_id=mailing_id, now=now)
-                or reads_lists and lists.refuse_run_on_filling_list(mailing_id=mailing_id, now=now))
+    refused = bool(preflight.refuse_spammy_run(mailing_id=mailing_id, now=now)
+                   or reads_lists and lists.refuse_run_on_filling_list(mailing_id=mailing_id, now=now))
+    if refused and scheduled_for is not None:
+        services.forget_press(mailing_id, kind, scheduled_for)
+    return refused
 
 
 def run_mailing(mailing_id, expected=None, progress=None):
     """Claim and deliver the mailing's next run (``expected``: "send now" of that run)."""
-    if _refused(mailing_id):
+    if _refused(mailing_id, AttemptKind.SCHEDULED, _moment(expected)):
         return None
     attempt = claim.claim_scheduled_run(
         mailing_id=mailing_id, now=timezone.now(), expected=_moment(expected)
@@ -54,7 +58,8 @@ def run_mailing(mailing_id, expected=None, progress=None):
 def run_extra(mailing_id, kind, scheduled_for, retried_id=None, progress=None):
     """A manual run to every client, or a retry of a finished run's failed recipients
     (``retried_id``: the run the retry button named; by default the last finished one)."""
-    if _refused(mailing_id, reads_lists=kind != AttemptKind.RETRY):  # a retry's recipients are the run's own
+    if _refused(mailing_id, kind, _moment(scheduled_for),
+                reads_lists=kind != AttemptKind.RETRY):  # a retry's recipients are the run's own
         return None
     attempt = claim.claim_extra_run(
         mailing_id=mailing_id, kind=kind, scheduled_for=_moment(scheduled_for), now=timezone.now(),

@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -98,8 +98,10 @@ def pause_run(*, attempt, until, reason, response):
 
 def hold_start(*, mailing_id, until, reason):
     """A run may not start now (checked before its claim): the mailing waits until ``until``
-    (the dispatcher tries it again then) with the reason on its page."""
-    Mailing.objects.filter(pk=mailing_id).update(
+    (the dispatcher tries a scheduled run again then; a manual run is not queued again, its
+    button is pressed again) with the reason on its page. A longer pause already
+    there (a server's, of a paused run) stays as it is: this one must not bring it forward."""
+    Mailing.objects.filter(Q(paused_until__isnull=True) | Q(paused_until__lt=until), pk=mailing_id).update(
         paused_until=until, pause_reason=(_("Not started: %(reason)s") % {"reason": reason})[:2000])
     logger.info("mailing %s: run not started: %s", mailing_id, reason)
 

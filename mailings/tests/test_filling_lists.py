@@ -4,6 +4,7 @@ import datetime
 import time
 
 import pytest
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,3 +99,104 @@ def test_a_fill_whose_worker_died_stops_holding_its_list(client, alice, filling,
     client.force_login(alice)
     page = client.get(reverse("admin:mailings_clientlist_change", args=[client_list.pk])).content.decode()
     assert "Остановлено на 40%: обработчик остановился." in page
+
+
+def test_a_fill_that_fails_stops_holding_its_list_at_once(client, alice, filling):
+    """A fill whose statement fails (a dropped connection, a statement timeout) before its
+    first progress no longer leaves the list "queued" — holding its mailings for the day the
+    progress is kept; the list's page says it stopped and how to finish."""
+    client_list, _everyone = filling
+    with pytest.raises(DatabaseError):
+        lists.fill_list(client_list.pk, "SELECT no_such_column AS member_id FROM mailings_client", [])
+
+    assert not lists.is_filling(client_list)
+    assert lists.fill_progress(client_list)["state"] == "stopped"
+
+
+def test_a_refused_start_does_not_shorten_a_longer_pause(alice, filling):
+    """A server's pause (421: a running run waits half an hour) outlasts the minute a run
+    start waits for a filling list ("send now" of the next run meanwhile): that run's refusal
+    neither brings the paused run's resume forward nor replaces its reason."""
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net")
+    mailing.lists.set([client_list])
+    server_pause = timezone.now() + datetime.timedelta(minutes=30)
+    Mailing.objects.filter(pk=mailing.pk).update(paused_until=server_pause, pause_reason="421 try later")
+
+    assert tasks.run_mailing(mailing.pk, expected=mailing.next_run_at.isoformat()) is None
+
+    mailing.refresh_from_db()
+    assert (mailing.paused_until, mailing.pause_reason) == (server_pause, "421 try later")
+
+
+def test_the_sending_command_says_why_a_run_did_not_start(alice, filling, capsys):
+    from django.core.management import call_command
+
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net")
+    mailing.lists.set([client_list])
+
+    call_command("run_mailing_sending", "--mailing", str(mailing.pk))
+
+    assert capsys.readouterr().out.rstrip().endswith(f"Не запущена: {FILLING}")
+
+
+def test_send_now_refused_for_a_filling_list_may_be_pressed_again_at_once(
+        alice, filling, monkeypatch, django_capture_on_commit_callbacks):
+    """The refused press started nothing: pressing again queues the run again (it said
+    "already queued" for two minutes, while nothing was queued)."""
+    from django_q.conf import Conf
+
+    from mailings import services
+
+    client_list, _everyone = filling
+    mailing = make_mailing(alice, 1, domain="example.net", start_at=timezone.now() + datetime.timedelta(days=1))
+    mailing.lists.set([client_list])
+    mailing.refresh_from_db()
+    monkeypatch.setattr(Conf, "SYNC", True)  # the worker runs the queued run inline
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.send_now(mailing=mailing)
+    assert first.outcome == services.Press.QUEUED and not Attempt.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.send_now(mailing=mailing)
+    assert again.outcome == services.Press.QUEUED
+
+
+def test_a_fill_the_queue_did_not_take_does_not_hold_the_list(alice, monkeypatch):
+    """The broker failing between the progress and the task (a dropped connection to Redis)
+    leaves no "queued" progress holding the list's mailings for a day: no fill is coming."""
+    client_list = ClientList.objects.create(owner=alice, name="Alice's")
+    Client.objects.create(owner=alice, email="a@example.org")
+
+    def broker_down(*args):
+        raise ConnectionError("the broker went away")
+
+    monkeypatch.setattr(lists.dispatch, "enqueue", broker_down)
+    with pytest.raises(ConnectionError):
+        lists.add_to_list_in_background(Client.objects.filter(owner=alice), client_list)
+
+    assert not lists.is_filling(client_list)
+
+
+def test_a_mailing_whose_list_started_filling_may_still_be_edited(client, alice):
+    """The refusal is for a mailing made for (or given) a list still filling; one already to
+    that list may be edited meanwhile (its run waits for the list anyway)."""
+    for i in range(5):
+        Client.objects.create(owner=alice, email=f"a{i}@example.org")
+    client_list = ClientList.objects.create(owner=alice, name="Alice's")
+    message = Message.objects.create(owner=alice, subject="S", body="<p>b</p>")
+    client.force_login(alice)
+    assert mailing_form(client, message, client_list).status_code == 302
+    mailing = Mailing.objects.get()
+    lists.add_to_list_in_background(Client.objects.filter(owner=alice), client_list)  # the fill starts after
+
+    response = client.post(reverse("admin:mailings_mailing_change", args=[mailing.pk]), {
+        "name": "renamed", "message": message.pk, "lists": [client_list.pk], "start_at_0": "2030-01-01",
+        "start_at_1": "10:00", "periodicity": "once",
+    })
+
+    assert response.status_code == 302
+    mailing.refresh_from_db()
+    assert mailing.name == "renamed"

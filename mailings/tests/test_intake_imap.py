@@ -253,3 +253,16 @@ def test_the_poll_schedule_exists_only_while_the_mailbox_is_configured(settings)
     dispatch.ensure_bounce_poll_schedule()
     assert not Schedule.objects.filter(name=dispatch.BOUNCE_POLL_SCHEDULE).exists()
     assert tasks.poll_bounce_mailbox() is None  # a schedule left behind does nothing
+
+
+def test_a_second_poll_schedule_left_by_two_ticks_at_once_is_removed(settings):
+    """A migrate and a worker's tick (or two ticks) that both find no schedule both create
+    one: two schedules would poll the mailbox twice at once, forever. The next call keeps one."""
+    settings.BOUNCE_MAILBOX = BounceMailbox(host="imap.example.com", port=993, user="u", password="p", poll_minutes=5)
+    first = dispatch.ensure_bounce_poll_schedule(now=timezone.now())
+    Schedule.objects.create(name=dispatch.BOUNCE_POLL_SCHEDULE, func=dispatch.BOUNCE_POLL_TASK,
+                            schedule_type=Schedule.MINUTES, minutes=5, repeats=-1, next_run=timezone.now())
+
+    dispatch.ensure_bounce_poll_schedule()
+
+    assert list(Schedule.objects.filter(name=dispatch.BOUNCE_POLL_SCHEDULE)) == [first]

@@ -67,11 +67,21 @@ class Command(BaseCommand):
             attempt = tasks.run_mailing(mailing.pk, expected=mailing.next_run_at, progress=self.bar(total))
         else:
             attempt = tasks.run_extra(mailing.pk, AttemptKind.MANUAL, timezone.now(), progress=self.bar(total))
-        self.report(attempt)
+        self.report(attempt, mailing.pk)
 
-    def report(self, attempt):
+    def report(self, attempt, mailing_id=None):
         self.stdout.write("")
         if attempt is None:
-            self.stdout.write(_("Not sent: the run is taken by another worker, or the mailing is disabled."))
+            self.stdout.write(held_reason(mailing_id) or _(
+                "Not sent: the run is taken by another worker, or the mailing is disabled."))
             return
         self.stdout.write(f"{attempt.get_status_display()}: {attempt.server_response}")
+
+
+def held_reason(mailing_id):
+    """The reason a start refused before its claim left on the mailing while it waits
+    (runs.state.hold_start: the spam threshold, a list still filling), or ""."""
+    if mailing_id is None:
+        return ""
+    held = Mailing.objects.filter(pk=mailing_id, paused_until__gt=timezone.now()).values_list("pause_reason", flat=True)
+    return held.first() or ""
