@@ -64,28 +64,38 @@ class ImportWriter:
                 + (" ON COMMIT DROP" if self.postgresql else "")
             )
 
-    def copy(self, rows):
-        """Add (line, email, full_name, comment) rows; None is a column the file does not have."""
-        if not rows:
-            return
+    def write(self, batches):
+        """Add the rows of ``batches`` (lists of (line, email, full_name, comment) tuples; None
+        is a column the file does not have), read one batch at a time.
+
+        On PostgreSQL one COPY takes the whole file, fed batch by batch as the file is read:
+        the server stores a batch while Python reads the next (the machine's other core), and
+        no batch waits for a round trip. Profiled: a COPY per batch of 2,000 kept Python
+        waiting 3.6 s of a 1,000,000-row import.
+        """
         columns = f"{ROWS} (line, email, full_name, comment)"
         with connection.cursor() as cursor:
-            if self.postgresql:
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(
-                    (line, email, NO_VALUE if name is None else name, NO_VALUE if comment is None else comment)
-                    for line, email, name, comment in rows
-                )
-                buffer.seek(0)
-                cursor.copy_expert(f"COPY {columns} FROM STDIN WITH (FORMAT csv, NULL E'\\x01')", buffer)
-            else:
-                chunk = max(1, (connection.features.max_query_params or 4000) // 4)
-                for start in range(0, len(rows), chunk):
-                    part = rows[start:start + chunk]
-                    cursor.execute(
-                        f"INSERT INTO {columns} VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(part)),
-                        [value for row in part for value in row],
-                    )
+            if not self.postgresql:
+                for rows in batches:
+                    self._insert(cursor, columns, rows)
+                return
+            stream = _CopyStream(batches)
+            try:
+                cursor.copy_expert(f"COPY {columns} FROM STDIN WITH (FORMAT csv, NULL E'\\x01')", stream)
+            except Exception:
+                if stream.error is not None:
+                    raise stream.error  # what reading the file raised (ImportRefused), not the cancelled COPY
+                raise
+
+    @staticmethod
+    def _insert(cursor, columns, rows):
+        chunk = max(1, (connection.features.max_query_params or 4000) // 4)
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            cursor.execute(
+                f"INSERT INTO {columns} VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(part)),
+                [value for row in part for value in row],
+            )
 
     def finish(self, report):
         """Write the collected rows; the report gets the counts and the lines met twice."""
@@ -225,3 +235,27 @@ class ImportWriter:
             params = [self.client_list.pk, self.owner.pk]
         if self.lookup or not self.postgresql:
             cursor.execute(f"INSERT INTO {table} ({columns}) {known} ON CONFLICT DO NOTHING", params)
+
+
+class _CopyStream:
+    """The file psycopg2's ``copy_expert`` reads: each ``read`` is the next batch as CSV, ""
+    at the end. psycopg2 turns an exception in ``read`` into a cancelled COPY, so it is kept
+    (``error``) for the caller to raise instead."""
+
+    def __init__(self, batches):
+        self.batches, self.error = iter(batches), None
+
+    def read(self, size=-1):
+        try:
+            rows = next(self.batches, None)
+        except Exception as error:
+            self.error = error
+            raise
+        if not rows:
+            return ""
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(
+            (line, email, NO_VALUE if name is None else name, NO_VALUE if comment is None else comment)
+            for line, email, name, comment in rows
+        )
+        return buffer.getvalue()

@@ -276,3 +276,16 @@ def test_a_first_import_into_a_list_adds_every_new_client_once(alice):
     assert (report.created, report.error_count) == (4, 2)
     assert sorted(client_list.clients.values_list("email", flat=True)) == [f"u{i}@example.com" for i in range(4)]
     assert Client.objects.get(owner=alice, email="u1@example.com").full_name == "User 1"
+
+
+def test_a_file_that_turns_unreadable_after_its_first_rows_is_refused_and_nothing_is_written(alice, monkeypatch):
+    import mailings.importing as importing
+
+    # Past the 64 KB the encoding is detected on, after some batches were written already.
+    monkeypatch.setattr(importing, "BATCH_SIZE", 100)
+    rows = "".join(f"u{i:05d}@example.com,User {i}\n" for i in range(3000))
+    data = ("email,full_name\n" + rows).encode() + b"bad\xff\xfe@example.com,X\n"
+    with pytest.raises(ImportRefused) as refused:
+        import_clients(owner=alice, file=io.BytesIO(data))
+    assert "cannot be read near line" in str(refused.value)
+    assert not Client.objects.filter(owner=alice).exists()
