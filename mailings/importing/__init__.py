@@ -22,6 +22,8 @@ The package, one module per concern: ``files`` (which kind of file, then its row
 unpacked parts), ``columns`` (header names), ``rows`` (validation of a row), ``writing``
 (the set-based write), ``report`` (refusals and the report).
 """
+import itertools
+
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -77,15 +79,23 @@ def import_clients(*, owner, file, all_or_nothing=False, client_list=None):
 
 
 def _import_rows(owner, rows, report, client_list=None):
-    validate_email = FileEmailValidator()
-    mx_check = domain_check()  # None while EMAIL_CHECK_MX is off: no cost per row
+    first = next(rows, None)
+    if first is None:
+        raise ImportRefused(_("The file has a header but no rows to import."))
     # A first import (the owner has no clients yet) cannot meet a known address: skip the
     # look-ups. A concurrent import of the same owner then ends in IntegrityError (refused).
     writer = ImportWriter(owner, client_list, lookup=Client.objects.filter(owner=owner).exists())
+    writer.write(_valid_batches(itertools.chain([first], rows), report))
+    writer.finish(report)
+
+
+def _valid_batches(rows, report):
+    """The valid rows as (line, email, full_name, comment), BATCH_SIZE at a time; the
+    invalid ones are reported as they are met."""
+    validate_email = FileEmailValidator()
+    mx_check = domain_check()  # None while EMAIL_CHECK_MX is off: no cost per row
     batch = []
-    any_row = False
     for line, values in rows:
-        any_row = True
         client = valid_row(line, values, report, validate_email)
         if client and mx_check and (reason := mx_check.refusal(client[1])):
             report.add_error(line, reason)
@@ -93,9 +103,7 @@ def _import_rows(owner, rows, report, client_list=None):
         if client:
             batch.append(client)
         if len(batch) >= BATCH_SIZE:
-            writer.copy(batch)
+            yield batch
             batch = []
-    writer.copy(batch)
-    if not any_row:
-        raise ImportRefused(_("The file has a header but no rows to import."))
-    writer.finish(report)
+    if batch:
+        yield batch

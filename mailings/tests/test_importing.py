@@ -244,3 +244,48 @@ def test_a_clash_with_a_concurrent_import_refuses_the_import_and_writes_nothing(
     assert this_file.meanwhile is None  # the other import did run in the middle
     assert emails(alice) == ["ann@example.com"]
     assert Client.objects.get(owner=alice).full_name == "Ann"
+
+
+def test_an_import_into_a_list_adds_each_client_of_the_file_once(alice):
+    from mailings.models import ClientList
+
+    client_list = ClientList.objects.create(owner=alice, name="Imported")
+    member = Client.objects.create(owner=alice, email="member@example.com")
+    client_list.clients.add(member)
+    known = Client.objects.create(owner=alice, email="known@example.com", full_name="Old")
+    outsider = Client.objects.create(owner=alice, email="outsider@example.com")
+    report = import_clients(owner=alice, client_list=client_list, file=csv_file(
+        "email,full_name\nmember@example.com,\nKNOWN@example.com,New\nnew@example.com,N\nnew@example.com,Again\n"
+    ))
+    assert (report.created, report.updated, report.error_count) == (1, 1, 1)
+    assert sorted(client_list.clients.values_list("email", flat=True)) == [
+        "known@example.com", "member@example.com", "new@example.com",
+    ]
+    assert Client.lists.through.objects.filter(clientlist=client_list).count() == 3
+    assert not outsider.lists.exists()
+    assert Client.objects.get(pk=known.pk).full_name == "New"
+    assert Client.objects.get(owner=alice, email="new@example.com").full_name == "N"
+
+
+def test_a_first_import_into_a_list_adds_every_new_client_once(alice):
+    from mailings.models import ClientList
+
+    client_list = ClientList.objects.create(owner=alice, name="First")
+    rows = "".join(f"u{i % 4}@example.com,User {i}\n" for i in range(6))
+    report = import_clients(owner=alice, client_list=client_list, file=csv_file("email,full_name\n" + rows))
+    assert (report.created, report.error_count) == (4, 2)
+    assert sorted(client_list.clients.values_list("email", flat=True)) == [f"u{i}@example.com" for i in range(4)]
+    assert Client.objects.get(owner=alice, email="u1@example.com").full_name == "User 1"
+
+
+def test_a_file_that_turns_unreadable_after_its_first_rows_is_refused_and_nothing_is_written(alice, monkeypatch):
+    import mailings.importing as importing
+
+    # Past the 64 KB the encoding is detected on, after some batches were written already.
+    monkeypatch.setattr(importing, "BATCH_SIZE", 100)
+    rows = "".join(f"u{i:05d}@example.com,User {i}\n" for i in range(3000))
+    data = ("email,full_name\n" + rows).encode() + b"bad\xff\xfe@example.com,X\n"
+    with pytest.raises(ImportRefused) as refused:
+        import_clients(owner=alice, file=io.BytesIO(data))
+    assert "cannot be read near line" in str(refused.value)
+    assert not Client.objects.filter(owner=alice).exists()
