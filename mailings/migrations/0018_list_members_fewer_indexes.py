@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
     atomic = False  # DROP INDEX CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ("mailings", "0018_client_search_trigram_indexes"),
+        ("mailings", "0017_delivery_fewer_indexes"),
     ]
 
     operations = [migrations.RunPython(drop, create)]
