@@ -56,9 +56,7 @@ def _drop_invalid(cursor, name):
 
 
 def create(connection):
-    """Build the indexes (outside a transaction: CONCURRENTLY); raises ``CannotIndex``."""
-    if connection.vendor != "postgresql":
-        raise CannotIndex("pg_trgm is PostgreSQL's; this database is " + connection.vendor)
+    """Build the indexes on PostgreSQL (outside a transaction: CONCURRENTLY); raises ``CannotIndex``."""
     _ensure_extension(connection)
     with connection.cursor() as cursor:
         for name, expression in INDEXES.items():
@@ -67,8 +65,6 @@ def create(connection):
 
 
 def drop(connection):
-    if connection.vendor != "postgresql":
-        return
     with connection.cursor() as cursor:
         for name in INDEXES:
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")

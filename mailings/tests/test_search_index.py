@@ -12,7 +12,16 @@ from django.urls import reverse
 from mailings import search_index
 from mailings.models import Client
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="what another database is told")
+@pytest.mark.django_db
+def test_on_another_database_the_command_says_the_indexes_are_postgresqls():
+    for arguments in ((), ("--drop",)):
+        with pytest.raises(CommandError) as refused:
+            call_command("client_search_index", *arguments)
+        assert str(refused.value) == "Индексы поиска по клиентам есть только в PostgreSQL (pg_trgm), а эта база — SQLite."
 
 
 def fetch(sql, params=()):
@@ -28,6 +37,7 @@ def indexes():
     call_command("client_search_index", "--drop")
 
 
+@postgresql_only
 @pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY runs outside a transaction
 def test_the_search_uses_the_indexes_once_built(client, superuser, alice, indexes):
     """``?q=`` (icontains: UPPER(column::text) LIKE …) matches the indexes' expression. With
@@ -51,6 +61,7 @@ def test_the_search_uses_the_indexes_once_built(client, superuser, alice, indexe
     assert "Bitmap Index Scan on mailings_client_full_name_trgm" in plan, plan
 
 
+@postgresql_only
 @pytest.mark.django_db  # the test's transaction undoes the drop, the role and the SET ROLE
 def test_a_role_that_may_not_create_pg_trgm_is_told_what_a_superuser_runs(client, superuser, alice):
     Client.objects.create(owner=alice, email="findme@example.org")
@@ -70,6 +81,7 @@ def test_a_role_that_may_not_create_pg_trgm_is_told_what_a_superuser_runs(client
     assert response.status_code == 200 and "findme@example.org" in response.content.decode()
 
 
+@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_an_index_left_invalid_by_a_cut_off_build_is_built_again(indexes):
     with connection.cursor() as cursor:  # what a concurrent build leaves when its connection drops

@@ -14,6 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--drop", action="store_true", help="remove the indexes")
 
     def handle(self, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError(_("The client search indexes are PostgreSQL's (pg_trgm); this database is %(vendor)s.")
+                               % {"vendor": connection.display_name})
         if options["drop"]:
             search_index.drop(connection)
             self.stdout.write(_("The client search indexes are removed."))
