@@ -59,12 +59,8 @@ def dkimpy_alone(message, key):
 
 def without_shortcuts(function):
     """``function`` run with dkimpy's own parse and whitespace rules in place of the shortcuts."""
-    from dkim import canonicalization
-
     def run():
-        dkimpy.rfc822_parse = dkim_shortcuts._dkimpy_rfc822_parse
-        canonicalization.compress_whitespace = dkim_shortcuts._dkimpy_compress_whitespace
-        canonicalization.strip_trailing_whitespace = dkim_shortcuts._dkimpy_strip_trailing_whitespace
+        dkim_shortcuts.uninstall()
         try:
             return function()
         finally:

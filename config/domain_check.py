@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 from backoffice import permissions
 from lib import dkim, dns_check
 from lib.dns_check import SendingSetup, Verdict
+from mailings.bounces import envelope_domain
 
 TITLES = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "alignment": gettext_lazy("Alignment with the From domain")}
 VERDICT_LABELS = {
@@ -50,7 +51,7 @@ def sending_setups():
     key = settings.DKIM_KEY
     return [SendingSetup(
         from_domain=from_domain,
-        envelope_domain=settings.BOUNCE_DOMAIN or from_domain,
+        envelope_domain=envelope_domain(from_address()),
         dkim_domain=key.domain if key else "",
         dkim_selector=key.selector if key else "",
         public_key=public_key(key.private_key) if key else "",

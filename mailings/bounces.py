@@ -28,10 +28,16 @@ logger = logging.getLogger(__name__)
 REPORTABLE = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
 
 
+def envelope_domain(from_address):
+    """The domain of the envelope sender: BOUNCE_DOMAIN, else the From address's domain (what
+    SPF is checked against: the domain check page reads it here too)."""
+    return settings.BOUNCE_DOMAIN or from_address.rpartition("@")[2]
+
+
 def return_path(delivery_id, from_address):
     """The envelope sender (MAIL FROM) of one delivery: its VERP bounce address on
-    BOUNCE_DOMAIN, else on the From address's domain. The From header stays the sender's."""
-    domain = settings.BOUNCE_DOMAIN or from_address.rpartition("@")[2]
+    ``envelope_domain``. The From header stays the sender's."""
+    domain = envelope_domain(from_address)
     return verp.bounce_address(delivery_id, domain) if domain else from_address
 
 

@@ -105,16 +105,15 @@ def ensure_bounce_poll_schedule(schedule_model=None, now=None):
         return None
     wanted = {"func": BOUNCE_POLL_TASK, "schedule_type": "I", "minutes": mailbox.poll_minutes, "repeats": -1}
     schedule = schedule_model.objects.filter(name=BOUNCE_POLL_SCHEDULE).order_by("pk").first()
-    if schedule is not None:
-        # Two callers that both found none (a migrate and a tick) both created one; keep one,
-        # or the mailbox is polled twice at once at every poll.
-        schedule_model.objects.filter(name=BOUNCE_POLL_SCHEDULE).exclude(pk=schedule.pk).delete()
     if schedule is None:
         now = now or timezone.now()
         return schedule_model.objects.create(
             name=BOUNCE_POLL_SCHEDULE, next_run=now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1),
             **wanted,
         )
+    # Two callers that both found none (a migrate and a tick) both created one; keep one,
+    # or the mailbox is polled twice at once at every poll.
+    schedule_model.objects.filter(name=BOUNCE_POLL_SCHEDULE).exclude(pk=schedule.pk).delete()
     changed = [field for field, value in wanted.items() if getattr(schedule, field) != value]
     if changed:
         for field in changed:

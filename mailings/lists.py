@@ -145,14 +145,14 @@ def fill_progress(client_list):
     return progress
 
 
-FILLING_STATES = ("queued", "running")
+def _filling(progress):
+    return progress is not None and progress["state"] in ("queued", "running")
 
 
 def is_filling(client_list):
     """Whether clients are still being added to the list in the worker (queued or running):
     a mailing to it would reach only part of them, so none is created or started then."""
-    progress = fill_progress(client_list)
-    return progress is not None and progress["state"] in FILLING_STATES
+    return _filling(fill_progress(client_list))
 
 
 def filling_refusal(client_lists):
@@ -160,7 +160,7 @@ def filling_refusal(client_lists):
     filling, with its progress), or ""."""
     for client_list in client_lists:
         progress = fill_progress(client_list)  # read once: the fill may end (or expire) meanwhile
-        if progress is not None and progress["state"] in FILLING_STATES:
+        if _filling(progress):
             return _("the list “%(list)s” is still being filled in the background (%(percent)d%% done)") % {
                 "list": client_list.name, "percent": progress["percent"]}
     return ""

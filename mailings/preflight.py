@@ -104,9 +104,14 @@ def _cache_call(method, *args):
         return None
 
 
+def _spam_program():
+    """The program that scores: spamc when a spamd is configured, else spamassassin itself."""
+    return "spamc" if settings.SPAMD_ADDRESS else settings.SPAMASSASSIN
+
+
 def spam_check_available():
-    """Whether the program that scores is on this machine (spamc with spamd, else spamassassin)."""
-    return preflight.spamassassin_available("spamc" if settings.SPAMD_ADDRESS else settings.SPAMASSASSIN)
+    """Whether the program that scores is on this machine."""
+    return preflight.spamassassin_available(_spam_program())
 
 
 def spam_result(message, timeout=None):
@@ -127,7 +132,7 @@ def spam_result_for_page(message):
     """The result without waiting for SpamAssassin: cached, or None after queueing the scoring
     to a worker (the page says it is being checked)."""
     if not spam_check_available():
-        return SpamUnchecked("not_installed", "spamc" if settings.SPAMD_ADDRESS else settings.SPAMASSASSIN)
+        return SpamUnchecked("not_installed", _spam_program())
     if settings.SPAMD_ADDRESS:
         return spam_result(message, timeout=min(SPAMD_PAGE_TIMEOUT, settings.SPAMASSASSIN_TIMEOUT))
     key = spam_key(message)

@@ -18,7 +18,6 @@ sends the event again later.
 """
 import json
 import logging
-import re
 
 from anymail.exceptions import AnymailConfigurationError, AnymailError, AnymailWebhookValidationFailure
 from anymail.signals import EventType, RejectReason
@@ -31,6 +30,7 @@ from django.http import Http404, HttpResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
+from backoffice.validators import header_safe
 from lib import bounces as reading
 from mailings.bounces import TOKEN_METADATA_KEY, Outcome, apply_complaint, apply_failures, describe
 from mailings.uploads import declared_length
@@ -45,7 +45,6 @@ MAX_EVENT_BYTES = 1024 * 1024  # one event is a few kB (more only if the provide
 # Postmark's bounce types that anymail reports as "bounced" or "complained" but that say
 # nothing against the address: a full or unreachable mailbox, a virus or spam filter.
 POSTMARK_SOFT_TYPES = {"SoftBounce", "VirusNotification", "SpamNotification"}
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def _enabled(provider):
@@ -182,4 +181,4 @@ def _diagnostic(event):
 
 def _clean(value):
     text = value if isinstance(value, str) else ""
-    return " ".join(CONTROL_CHARACTERS.sub(" ", text).split())[:reading.MAX_DIAGNOSTIC]
+    return " ".join(header_safe(text).split())[:reading.MAX_DIAGNOSTIC]  # the project's one control-character rule
